@@ -1,0 +1,145 @@
+"""The fixed language model around an evolvable sequence mixer.
+
+Structure is the seed project's PyTorch model, rewritten in Flax NNX:
+token embedding (tied to the output head) -> dropout -> + sinusoidal positions
+-> N x [x + drop(mixer(LN(x))); x + drop(FFN(LN(x)))] -> final LN -> tied head.
+
+Only the mixer changes between designs. A mixer is any NNX module built as
+``factory(d_model, n_heads, rngs=rngs)`` that maps [batch, seq, d_model] to the same shape
+and is causal by itself (the model passes it no mask).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+
+class MixerFactory(Protocol):
+    def __call__(self, d_model: int, n_heads: int, *, rngs: nnx.Rngs) -> nnx.Module: ...
+
+
+def sinusoidal_positions(max_len: int, d_model: int) -> np.ndarray:
+    """PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(...), as in the seed project."""
+    position = np.arange(max_len, dtype=np.float64)[:, None]
+    div_term = np.exp(np.arange(0, d_model, 2, dtype=np.float64) * -(math.log(10000.0) / d_model))
+    pe = np.zeros((max_len, d_model), dtype=np.float64)
+    pe[:, 0::2] = np.sin(position * div_term)
+    pe[:, 1::2] = np.cos(position * div_term[: d_model // 2])
+    return pe.astype(np.float32)
+
+
+class CausalSelfAttention(nnx.Module):
+    """The baseline mixer: multi-head causal softmax attention with a fused QKV projection."""
+
+    def __init__(self, d_model: int, n_heads: int, *, rngs: nnx.Rngs):
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        self.n_heads = n_heads
+        self.qkv = nnx.Linear(d_model, 3 * d_model, rngs=rngs)
+        self.out = nnx.Linear(d_model, d_model, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        b, t, d = x.shape
+        q, k, v = jnp.split(self.qkv(x).reshape(b, t, 3, self.n_heads, d // self.n_heads), 3, axis=2)
+        y = jax.nn.dot_product_attention(q[:, :, 0], k[:, :, 0], v[:, :, 0], is_causal=True)
+        return self.out(y.reshape(b, t, d))
+
+
+class FeedForward(nnx.Module):
+    """Linear -> GELU -> dropout -> Linear, 4x expansion (fixed, never evolved)."""
+
+    def __init__(self, d_model: int, dropout: float, *, rngs: nnx.Rngs):
+        self.up = nnx.Linear(d_model, 4 * d_model, rngs=rngs)
+        self.down = nnx.Linear(4 * d_model, d_model, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout)
+
+    def __call__(self, x: jax.Array, *, deterministic: bool, rngs: jax.Array | None) -> jax.Array:
+        h = jax.nn.gelu(self.up(x), approximate=False)
+        return self.down(self.dropout(h, deterministic=deterministic, rngs=rngs))
+
+
+class Block(nnx.Module):
+    """Pre-LayerNorm block with plain residual additions."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float, mixer: MixerFactory, *, rngs: nnx.Rngs):
+        self.norm_mixer = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
+        self.mixer = mixer(d_model, n_heads, rngs=rngs)
+        self.norm_ffn = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
+        self.ffn = FeedForward(d_model, dropout, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout)
+
+    def __call__(self, x: jax.Array, *, deterministic: bool, rngs: jax.Array | None) -> jax.Array:
+        keys = (None,) * 3 if rngs is None else tuple(jax.random.split(rngs, 3))
+        x = x + self.dropout(self.mixer(self.norm_mixer(x)), deterministic=deterministic, rngs=keys[0])
+        h = self.ffn(self.norm_ffn(x), deterministic=deterministic, rngs=keys[1])
+        return x + self.dropout(h, deterministic=deterministic, rngs=keys[2])
+
+
+class LanguageModel(nnx.Module):
+    """Decoder-only LM; ``hidden`` and ``logits`` are split so the loss can chunk the tied head."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int,
+        n_layers: int,
+        n_heads: int,
+        *,
+        dropout: float = 0.1,
+        mixer: MixerFactory = CausalSelfAttention,
+        rngs: nnx.Rngs,
+    ):
+        self.embed = nnx.Embed(vocab_size, d_model, embedding_init=nnx.initializers.normal(0.02), rngs=rngs)
+        self.dropout = nnx.Dropout(dropout)
+        self.blocks = nnx.List([Block(d_model, n_heads, dropout, mixer, rngs=rngs) for _ in range(n_layers)])
+        self.norm = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
+
+    def hidden(self, tokens: jax.Array, *, deterministic: bool = True, rngs: jax.Array | None = None) -> jax.Array:
+        """Final-LayerNorm hidden states [batch, seq, d_model]."""
+        keys = [None] * (len(self.blocks) + 1)
+        if rngs is not None:
+            keys = list(jax.random.split(rngs, len(self.blocks) + 1))
+        x = self.dropout(self.embed(tokens), deterministic=deterministic, rngs=keys[0])
+        # A trace-time constant: positions are not parameters and not state.
+        x = x + jnp.asarray(sinusoidal_positions(tokens.shape[1], x.shape[-1]), x.dtype)
+        for block, key in zip(self.blocks, keys[1:]):
+            x = block(x, deterministic=deterministic, rngs=key)
+        return self.norm(x)
+
+    def logits(self, hidden: jax.Array) -> jax.Array:
+        return self.embed.attend(hidden)
+
+    def __call__(self, tokens: jax.Array, *, deterministic: bool = True, rngs: jax.Array | None = None) -> jax.Array:
+        return self.logits(self.hidden(tokens, deterministic=deterministic, rngs=rngs))
+
+
+def count_parameters(model: LanguageModel) -> tuple[int, int]:
+    """(non-embedding N, total). N follows Kaplan et al. 2020: embedding and positions excluded.
+
+    The head is tied to the embedding, so it is neither counted twice in the total nor in N.
+    """
+    params = nnx.state(model, nnx.Param)
+    total = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
+    embedding = int(np.prod(model.embed.embedding.shape))
+    return total - embedding, total
+
+
+def build_model(
+    vocab_size: int,
+    d_model: int,
+    n_layers: int,
+    n_heads: int,
+    *,
+    dropout: float = 0.1,
+    mixer: MixerFactory | Callable[..., nnx.Module] = CausalSelfAttention,
+    seed: int = 0,
+) -> LanguageModel:
+    return LanguageModel(
+        vocab_size, d_model, n_layers, n_heads, dropout=dropout, mixer=mixer, rngs=nnx.Rngs(seed),
+    )

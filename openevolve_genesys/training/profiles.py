@@ -1,0 +1,142 @@
+"""Ladder profiles: the model sizes a design is trained at, and how each rung is trained.
+
+A profile is plain data. YAML overrides go through ``LadderProfile.override``, which rejects
+unknown keys by name (OpenEvolve 0.4.0 drops them silently; we do not).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str
+    d_model: int
+    n_layers: int
+    n_heads: int
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seq_len: int = 128
+    batch_size: int = 64
+    steps: int = 100_000
+    learning_rate: float = 1e-3
+    warmup_steps: int = 1000
+    schedule: str = "constant"  # after warmup: "constant" or "cosine"
+    min_lr_ratio: float = 0.1  # cosine floor, as a fraction of learning_rate
+    # PyTorch's AdamW defaults, which the seed project used.
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    grad_clip: float = 1.0
+    dropout: float = 0.1
+    eval_interval: int = 5000
+    eval_tokens: int = 262_144
+    chunk_steps: int = 50  # optimizer steps per jitted dispatch (lax.scan)
+    loss_chunk_tokens: int = 0  # >0: compute the tied head + cross-entropy in token chunks of this size
+    compute_dtype: str = "auto"  # "auto": float32 on CPU, bfloat16 on GPU/TPU
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"train.schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if self.compute_dtype not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"train.compute_dtype must be auto, float32 or bfloat16, got {self.compute_dtype!r}")
+        for name in ("seq_len", "batch_size", "steps", "eval_interval", "eval_tokens", "chunk_steps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"train.{name} must be positive, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class LadderProfile:
+    name: str
+    vocab_size: int
+    rungs: tuple[Rung, ...]
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def rung(self, name: str) -> Rung:
+        for rung in self.rungs:
+            if rung.name == name:
+                return rung
+        raise KeyError(f"profile {self.name!r} has no rung {name!r}; rungs: {[r.name for r in self.rungs]}")
+
+    def override(self, overrides: Mapping[str, Any]) -> "LadderProfile":
+        """A copy with YAML overrides applied: ``vocab_size``, ``rungs`` (list of dicts), ``train`` (dict)."""
+        allowed = {"vocab_size", "rungs", "train"}
+        _reject_unknown(overrides, allowed, "profile")
+        changes: dict[str, Any] = {}
+        if "vocab_size" in overrides:
+            changes["vocab_size"] = int(overrides["vocab_size"])
+        if "rungs" in overrides:
+            changes["rungs"] = tuple(_rung_from(r, i) for i, r in enumerate(overrides["rungs"]))
+        if "train" in overrides:
+            train = overrides["train"]
+            _reject_unknown(train, {f.name for f in dataclasses.fields(TrainConfig)}, "profile.train")
+            changes["train"] = dataclasses.replace(self.train, **train)
+        return dataclasses.replace(self, **changes)
+
+
+def _rung_from(spec: Mapping[str, Any], index: int) -> Rung:
+    fields = [f.name for f in dataclasses.fields(Rung)]
+    _reject_unknown(spec, set(fields), f"profile.rungs[{index}]")
+    missing = [f for f in fields if f != "name" and f not in spec]
+    if missing:
+        raise ValueError(f"profile.rungs[{index}] is missing {missing}")
+    return Rung(name=str(spec.get("name", f"r{index}")), d_model=int(spec["d_model"]),
+                n_layers=int(spec["n_layers"]), n_heads=int(spec["n_heads"]))
+
+
+def _reject_unknown(mapping: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            near = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {sorted(allowed)}"
+            raise ValueError(f"unknown key {key!r} in {where}{hint}")
+
+
+def _ladder(dims: list[tuple[int, int, int]]) -> tuple[Rung, ...]:
+    return tuple(Rung(f"r{i}", d, layers, heads) for i, (d, layers, heads) in enumerate(dims))
+
+
+PROFILES: dict[str, LadderProfile] = {
+    # The seed project's exact ladder and training recipe.
+    "seed": LadderProfile(
+        name="seed",
+        vocab_size=16384,
+        rungs=_ladder([(96, 4, 4), (128, 4, 4), (128, 6, 4), (192, 6, 6)]),
+        train=TrainConfig(),
+    ),
+    # The same shape of ladder scaled down so four rungs train in about a minute on 2 CPU cores.
+    "smoke": LadderProfile(
+        name="smoke",
+        vocab_size=2048,
+        rungs=_ladder([(32, 2, 2), (48, 2, 2), (64, 3, 4), (96, 3, 4)]),
+        train=TrainConfig(seq_len=64, batch_size=16, steps=300, learning_rate=3e-3, warmup_steps=30,
+                          schedule="cosine", eval_interval=100, eval_tokens=16_384, chunk_steps=50),
+    ),
+    # Genesys (Cheng et al. 2024): 14M/31M/70M/125M/350M, for clusters.
+    "genesys": LadderProfile(
+        name="genesys",
+        vocab_size=32768,
+        rungs=(
+            Rung("14M", 128, 6, 2), Rung("31M", 256, 6, 4), Rung("70M", 512, 6, 8),
+            Rung("125M", 768, 12, 12), Rung("350M", 1024, 24, 16),
+        ),
+        train=TrainConfig(seq_len=512, batch_size=64, steps=20_000, learning_rate=6e-4, warmup_steps=1000,
+                          schedule="cosine", eval_interval=1000, eval_tokens=1_048_576, chunk_steps=20),
+    ),
+}
+
+
+def get_profile(name: str, overrides: Mapping[str, Any] | None = None) -> LadderProfile:
+    if name not in PROFILES:
+        near = difflib.get_close_matches(name, PROFILES, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise KeyError(f"unknown ladder profile {name!r}{hint}; profiles: {sorted(PROFILES)}")
+    profile = PROFILES[name]
+    return profile.override(overrides) if overrides else profile
