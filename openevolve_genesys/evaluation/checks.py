@@ -1,0 +1,154 @@
+"""Checks of an evolved mixer, each failing with a named ``ProgramError`` whose message goes to the LLM.
+
+The mixer is checked alone, on tiny inputs, before any training: signature, shape and dtype,
+finite outputs and gradients, causality (by perturbation and by gradient), and the parameter budget
+at every rung (by shape evaluation, with no compute). Step time and the loss curve are checked
+during and after training (``StepTimeGuard``, ``check_learning``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from openevolve_genesys.evaluation.program import ProgramError
+from openevolve_genesys.training.loop import ChunkProgress, RungResult
+from openevolve_genesys.training.model import CausalSelfAttention, build_model, count_parameters
+from openevolve_genesys.training.profiles import LadderProfile
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    d_model: int = 32
+    n_heads: int = 4
+    seq_len: int = 16
+    batch: int = 2
+    causal_atol: float = 1e-5
+    param_tolerance: float = 0.1  # |N_design / N_baseline - 1| allowed at every rung
+    max_step_time_ratio: float = 3.0  # design step time / baseline step time
+    min_loss_drop: float = 0.1  # nats below chance (ln vocab) the final eval loss must reach
+
+
+def _build(build_mixer: Callable, d_model: int, n_heads: int, seed: int = 0) -> nnx.Module:
+    try:
+        return build_mixer(d_model, n_heads, rngs=nnx.Rngs(seed))
+    except Exception as err:
+        raise ProgramError("signature", f"build_mixer({d_model}, {n_heads}, rngs=...) raised "
+                                        f"{type(err).__name__}: {err}") from None
+
+
+def _apply(mixer: nnx.Module, x: jax.Array) -> jax.Array:
+    try:
+        return mixer(x)
+    except Exception as err:
+        raise ProgramError("runtime", f"mixer(x) with x of shape {tuple(x.shape)} raised "
+                                      f"{type(err).__name__}: {err}") from None
+
+
+def check_mixer(build_mixer: Callable, settings: CheckSettings = CheckSettings()) -> None:
+    """Shape, dtype, finiteness of outputs and gradients, and causality, on tiny inputs."""
+    s = settings
+    mixer = _build(build_mixer, s.d_model, s.n_heads)
+    x = jax.random.normal(jax.random.key(1), (s.batch, s.seq_len, s.d_model), jnp.float32)
+    y = _apply(mixer, x)
+    if not hasattr(y, "shape") or tuple(y.shape) != tuple(x.shape):
+        raise ProgramError("shape", f"the mixer must return [batch, seq, d_model] = {tuple(x.shape)}, "
+                                    f"got {getattr(y, 'shape', type(y).__name__)}")
+    if y.dtype != x.dtype:
+        raise ProgramError("dtype", f"the mixer must return the input dtype {x.dtype}, got {y.dtype}")
+    if not bool(jnp.all(jnp.isfinite(y))):
+        raise ProgramError("non_finite", "the mixer's output has NaN or Inf on a standard normal input; "
+                                         "mask with a large finite negative, keep decays in log space, add eps")
+
+    graphdef, params, rest = nnx.split(mixer, nnx.Param, ...)
+    cotangent = jax.random.normal(jax.random.key(2), x.shape)
+
+    def scalar(p, inp):
+        return jnp.sum(nnx.merge(graphdef, p, rest)(inp) * cotangent)
+
+    grads, grad_x = jax.grad(scalar, argnums=(0, 1))(params, x)
+    if not all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads) + [grad_x]):
+        raise ProgramError("non_finite_grad", "gradients through the mixer have NaN or Inf "
+                                              "(often sqrt/log/division at 0, or exp of an unbounded logit)")
+    _check_causality(mixer, x, y, settings)
+
+
+def _check_causality(mixer: nnx.Module, x: jax.Array, y: jax.Array, s: CheckSettings) -> None:
+    t = s.seq_len // 2
+    changed = x.at[:, t + 1:].add(jax.random.normal(jax.random.key(3), x[:, t + 1:].shape) * 3.0)
+    leak = float(jnp.max(jnp.abs(_apply(mixer, changed)[:, : t + 1] - y[:, : t + 1])))
+    if leak > s.causal_atol:
+        raise ProgramError("causality", f"changing inputs after position {t} changed outputs at positions <= {t} "
+                                        f"by up to {leak:.3g}: the mixer sees the future (mask or use a causal scan)")
+    # Perturbation can miss leaks that cancel; gradients from an earlier output must reach no later input.
+    _, vjp = jax.vjp(lambda inp: mixer(inp)[:, : t + 1], x)
+    (grad_x,) = vjp(jnp.ones_like(y[:, : t + 1]))
+    flow = float(jnp.max(jnp.abs(grad_x[:, t + 1:])))
+    if flow > s.causal_atol:
+        raise ProgramError("causality", f"gradient flows from outputs at positions <= {t} to later inputs "
+                                        f"(max |d y / d x_future| = {flow:.3g}): the mixer is not causal")
+
+
+def check_parameter_budget(build_mixer: Callable, profile: LadderProfile, settings: CheckSettings = CheckSettings()
+                           ) -> dict[str, tuple[int, int]]:
+    """N of the design vs the baseline at every rung (shapes only); returns {rung: (design N, baseline N)}."""
+    counts = {}
+    for rung in profile.rungs:
+        def n_params(mixer):
+            model = nnx.eval_shape(lambda: build_model(profile.vocab_size, rung.d_model, rung.n_layers, rung.n_heads,
+                                                       mixer=mixer))
+            return count_parameters(model)[0]
+
+        try:
+            design = n_params(build_mixer)
+        except Exception as err:
+            raise ProgramError("signature", f"building the model at rung {rung.name} (d_model={rung.d_model}, "
+                                            f"n_heads={rung.n_heads}) raised {type(err).__name__}: {err}") from None
+        baseline = n_params(CausalSelfAttention)
+        counts[rung.name] = (design, baseline)
+        if abs(design / baseline - 1.0) > settings.param_tolerance:
+            raise ProgramError("param_count", f"at rung {rung.name} the model has N = {design:,} non-embedding "
+                                              f"parameters, the baseline {baseline:,}; stay within "
+                                              f"{settings.param_tolerance:.0%} so the scaling comparison is fair")
+    return counts
+
+
+class StepTimeGuard:
+    """Chunk callback that stops training once the design is much slower than the baseline's recorded speed."""
+
+    def __init__(self, baseline_tokens_per_second: float | None, tokens_per_step: int, max_ratio: float,
+                 after_steps: int = 1):
+        self.baseline = baseline_tokens_per_second
+        self.tokens_per_step = tokens_per_step
+        self.max_ratio = max_ratio
+        self.after_steps = after_steps
+
+    def __call__(self, progress: ChunkProgress) -> None:
+        if not self.baseline or progress.step < self.after_steps or progress.seconds <= 0:
+            return
+        speed = progress.step * self.tokens_per_step / progress.seconds
+        ratio = self.baseline / speed
+        if ratio > self.max_ratio:
+            raise ProgramError("step_time", f"a training step takes {ratio:.1f}x the baseline's (limit "
+                                            f"{self.max_ratio:g}x) at rung {progress.rung}: use a parallel form "
+                                            "(matrix or chunked scan) instead of a per-token Python loop")
+
+
+def check_learning(result: RungResult, vocab_size: int, settings: CheckSettings = CheckSettings()) -> None:
+    if result.diverged or not math.isfinite(result.final_eval_loss):
+        raise ProgramError("loss_exploded", f"training diverged at rung {result.rung} by step {result.steps} "
+                                            "(non-finite loss): bound logits, normalise q/k, keep decays <= 0")
+    chance = math.log(vocab_size)
+    if result.final_eval_loss > chance - settings.min_loss_drop:
+        raise ProgramError("loss_not_falling", f"at rung {result.rung} the eval loss ended at "
+                                               f"{result.final_eval_loss:.3f}, no better than chance "
+                                               f"(ln {vocab_size} = {chance:.3f}): the mixer passes no usable signal")
+
+
+def describe_counts(counts: dict[str, tuple[int, int]]) -> str:
+    return ", ".join(f"{r}: {d:,} vs {b:,}" for r, (d, b) in counts.items())

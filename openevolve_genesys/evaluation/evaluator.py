@@ -1,0 +1,195 @@
+"""ScalingLawEvaluator: score a program by training it up a ladder of rungs and fitting a scaling law.
+
+The parent never executes evolved code: it answers from the fitness cache when the program's code
+hash is known, and otherwise runs ``job.evaluate_program`` in the sandbox. The baseline (the
+framework's own template) is evaluated the same way, once, and cached; the design's fitness is
+measured against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from openevolve_genesys.data import DataConfig, load_data
+from openevolve_genesys.evaluation.cache import CacheKey, FitnessCache, config_hash
+from openevolve_genesys.evaluation.hashing import code_hash
+from openevolve_genesys.evaluation.program import framework_path
+from openevolve_genesys.evaluation.sandbox import run_in_sandbox
+from openevolve_genesys.evaluation.settings import EvaluatorSettings
+from openevolve_genesys.scaling.fit import fit_power_law, fit_summary, forecast_loss
+from openevolve_genesys.training.profiles import LadderProfile, get_profile
+from openevolve_genesys.training.runtime import cache_root
+
+log = logging.getLogger(__name__)
+
+INVALID_SCORE = -1000.0  # what OpenEvolve ranks a design that produced no valid result by
+
+
+@dataclass
+class Evaluation:
+    outcome: str  # ok | invalid | timeout | crashed
+    metrics: dict[str, Any]
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    rungs: dict[str, dict[str, Any]] = field(default_factory=dict)  # rung name -> RungResult dict
+
+
+class ScalingLawEvaluator:
+    def __init__(self, settings: EvaluatorSettings = EvaluatorSettings()):
+        self.settings = settings
+        self.profile: LadderProfile = get_profile(settings.profile, settings.profile_overrides)
+        self.cache = FitnessCache(settings.resolved_cache_path())
+        self.template = framework_path(settings.framework).read_text()
+        self._data_fingerprint: str | None = None
+        self._baseline: Evaluation | None = None
+
+    # -- public -------------------------------------------------------------------------------
+    def evaluate(self, source: str, rungs: Sequence[str] | None = None,
+                 on_heartbeat: Callable[[dict], None] | None = None) -> Evaluation:
+        """Train ``source`` at ``rungs`` (all by default) and score it against the baseline."""
+        names = list(rungs) if rungs is not None else [r.name for r in self.profile.rungs]
+        baseline = self.baseline() if source != self.template else None
+        evaluation = self._run(source, names, baseline, on_heartbeat)
+        if evaluation.outcome == "ok":
+            evaluation.metrics.update(self._score(evaluation.rungs, baseline.rungs if baseline else evaluation.rungs))
+        return evaluation
+
+    def evaluate_file(self, path: str | Path, rungs: Sequence[str] | None = None) -> Evaluation:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"program file {path} does not exist")
+        return self.evaluate(path.read_text(), rungs)
+
+    def baseline(self) -> Evaluation:
+        """The framework template at every rung (cached on disk after the first run)."""
+        if self._baseline is None:
+            self._baseline = self._run(self.template, [r.name for r in self.profile.rungs], None, None)
+            if self._baseline.outcome != "ok":
+                raise RuntimeError(f"the {self.settings.framework} baseline failed to evaluate "
+                                   f"({self._baseline.outcome}): {self._baseline.artifacts.get('message')}")
+        return self._baseline
+
+    # -- running ------------------------------------------------------------------------------
+    def data_fingerprint(self) -> str:
+        if self._data_fingerprint is None:
+            data = load_data(DataConfig.from_dict(self.settings.data), self.profile.vocab_size)
+            self._data_fingerprint = data.fingerprint
+        return self._data_fingerprint
+
+    def _cached_by_code(self, source: str, names: list[str]) -> dict[str, dict] | None:
+        try:
+            fhash = self.cache.functional_hash_for(code_hash(source))
+        except SyntaxError:
+            return None
+        if fhash is None:
+            return None
+        train_hash = config_hash(dataclasses.asdict(self.profile.train))
+        found = {}
+        for name in names:
+            hit = self.cache.get(CacheKey(fhash, self.profile.name, name, self.data_fingerprint(), train_hash))
+            if hit is None:
+                return None
+            found[name] = {**hit, "cache_hit": "code"}
+        return found
+
+    def _run(self, source: str, names: list[str], baseline: Evaluation | None,
+             on_heartbeat: Callable[[dict], None] | None) -> Evaluation:
+        cached = self._cached_by_code(source, names)
+        if cached is not None:
+            return Evaluation("ok", {"outcome": "ok", "cache_hit": "code"}, {"notes": "answered from the cache"},
+                              cached)
+        s = self.settings
+        speeds = {n: r["tokens_per_second"] for n, r in baseline.rungs.items()} if baseline else None
+        result = run_in_sandbox(
+            "openevolve_genesys.evaluation.job:evaluate_program",
+            dict(source=source, framework=s.framework, profile=s.profile, profile_overrides=dict(s.profile_overrides),
+                 data=dict(s.data), rungs=names, cache_path=str(s.resolved_cache_path()),
+                 checks=dataclasses.asdict(s.checks), outside_edits=s.outside_edits,
+                 baseline_tokens_per_second=speeds),
+            s.sandbox, on_heartbeat=on_heartbeat, env={"GENESYS_CACHE_DIR": str(cache_root())},
+            writable_paths=self._writable_paths(),
+        )
+        payload = result.value if isinstance(result.value, dict) else {}
+        artifacts = {"message": result.message, "stdout": result.stdout, "stderr": result.stderr,
+                     "notes": "\n".join(payload.get("notes", [])), "seconds": round(result.seconds, 2)}
+        if result.outcome != "ok":
+            kind = payload.get("kind", result.outcome)
+            log.info("evaluation %s (%s): %s", result.outcome, kind, result.message.splitlines()[0] if result.message else "")
+            return Evaluation(result.outcome, {"combined_score": INVALID_SCORE, "outcome": result.outcome,
+                                               "check": kind}, artifacts)
+        rungs = payload["rungs"]
+        hits = [r["cache_hit"] for r in rungs.values()]
+        metrics = {"outcome": "ok", "cache_hit": "functional" if hits and all(hits) else None,
+                   "functional_hash": payload.get("functional_hash")}
+        artifacts["learning_curves"] = _curve_summary(rungs)
+        artifacts["trained_rungs"] = payload.get("trained_rungs", [])
+        return Evaluation("ok", metrics, artifacts, rungs)
+
+    def _writable_paths(self) -> list[Path]:
+        """The jailed child may write only its caches: compiled programs, tokenizers, fitness results."""
+        paths = {cache_root(), self.settings.resolved_cache_path().parent}
+        if self.settings.data.get("cache_dir"):
+            paths.add(Path(self.settings.data["cache_dir"]).expanduser())
+        for path in paths:
+            path.mkdir(parents=True, exist_ok=True)
+        return sorted(paths)
+
+    # -- scoring ------------------------------------------------------------------------------
+    def target_n(self, baseline_rungs: dict[str, dict]) -> float:
+        if self.settings.target_n > 0:
+            return self.settings.target_n
+        return 10.0 * max(r["n_params"] for r in baseline_rungs.values())
+
+    def _score(self, rungs: dict[str, dict], baseline_rungs: dict[str, dict]) -> dict[str, Any]:
+        n, loss = _points(rungs)
+        base_n, base_loss = _points(baseline_rungs)
+        target = self.target_n(baseline_rungs)
+        # The baseline's curve is the family prior that lets a one- or two-rung design be forecast at all.
+        prior = fit_power_law(base_n, base_loss) if len(set(base_n)) >= 3 else None
+        design = _forecast(n, loss, target, prior)
+        reference = _forecast(base_n, base_loss, target, prior)
+        metrics: dict[str, Any] = {f"loss_{r['rung']}": r["final_eval_loss"] for r in rungs.values()}
+        metrics.update({f"n_params_{r['rung']}": r["n_params"] for r in rungs.values()})
+        metrics.update({k: v for k, v in fit_summary(n, loss).items() if v is None or isinstance(v, (int, float))})
+        metrics.update(target_n=target, rungs_trained=len(n))
+        if design is not None:
+            metrics.update(forecast=design.mean, forecast_low=design.low, forecast_high=design.high,
+                           forecast_reliable=design.reliable)
+        if reference is not None:
+            metrics["baseline_forecast"] = reference.mean
+        if self.settings.fitness == "neg_slope":
+            score = metrics.get("fitness")
+        elif self.settings.fitness == "neg_loss":
+            score = -loss[-1]
+        elif design is not None and reference is not None:
+            score = reference.mean - design.mean
+        else:  # too few rungs to forecast: the measured gap at the largest rung both have
+            common = max((r for r in rungs if r in baseline_rungs), key=lambda r: rungs[r]["n_params"])
+            score = baseline_rungs[common]["final_eval_loss"] - rungs[common]["final_eval_loss"]
+            metrics["score_basis"] = f"measured gap at {common}"
+        metrics["combined_score"] = float(score) if score is not None and math.isfinite(score) else INVALID_SCORE
+        return metrics
+
+
+def _points(rungs: dict[str, dict]) -> tuple[list[float], list[float]]:
+    ordered = sorted(rungs.values(), key=lambda r: r["n_params"])
+    return [r["n_params"] for r in ordered], [r["final_eval_loss"] for r in ordered]
+
+
+def _forecast(n: list[float], loss: list[float], target: float, prior: Any):
+    if len(set(n)) < 2 and prior is None:
+        return None
+    return forecast_loss(n, loss, target, prior=prior)
+
+
+def _curve_summary(rungs: dict[str, dict]) -> str:
+    lines = []
+    for name, r in rungs.items():
+        points = " ".join(f"{c['step']}:{c['eval_loss']:.3f}" for c in r.get("curve", []))
+        source = f" (cache: {r['cache_hit']})" if r.get("cache_hit") else ""
+        lines.append(f"{name} N={r['n_params']:,}: eval loss by step {points}{source}")
+    return "\n".join(lines)

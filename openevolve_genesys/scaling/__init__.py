@@ -1,0 +1,27 @@
+"""Scaling laws: fit loss against model size and forecast the loss at a larger size, honestly."""
+
+from openevolve_genesys.scaling.fit import (
+    HUBER_DELTA,
+    NOISE_FLOOR,
+    PRIOR_ALPHA_REL_SD,
+    Forecast,
+    LogLinearFit,
+    PowerLawFit,
+    fit_log_linear,
+    fit_power_law,
+    fit_summary,
+    forecast_loss,
+)
+
+__all__ = [
+    "HUBER_DELTA",
+    "NOISE_FLOOR",
+    "PRIOR_ALPHA_REL_SD",
+    "Forecast",
+    "LogLinearFit",
+    "PowerLawFit",
+    "fit_log_linear",
+    "fit_power_law",
+    "fit_summary",
+    "forecast_loss",
+]
