@@ -7,11 +7,12 @@ The YAML loader hands us a plain mapping; a misspelt key must fail loudly here, 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
+
+from openevolve_genesys.strict import reject_unknown
 
 STDLIB = "stdlib"
 HF_PREFIX = "hf:"
@@ -47,12 +48,7 @@ class DataConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "DataConfig":
         """Build from a YAML mapping; an unknown key raises ValueError naming the nearest valid key."""
-        allowed = [f.name for f in dataclasses.fields(cls)]
-        for key in d:
-            if key not in allowed:
-                near = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {allowed}"
-                raise ValueError(f"unknown key {key!r} in data{hint}")
+        reject_unknown(d, [f.name for f in dataclasses.fields(cls)], "data")
         return cls(**dict(d))
 
     def resolved_cache_dir(self) -> Path:

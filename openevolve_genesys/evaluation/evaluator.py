@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from openevolve_genesys.data import DataConfig, load_data
+from openevolve_genesys.data import DataConfig, load_data, warn_if_repeated
 from openevolve_genesys.evaluation.cache import CacheKey, FitnessCache, config_hash
 from openevolve_genesys.evaluation.hashing import code_hash
 from openevolve_genesys.evaluation.program import framework_path
@@ -77,6 +77,8 @@ class ScalingLawEvaluator:
     def data_fingerprint(self) -> str:
         if self._data_fingerprint is None:
             data = load_data(DataConfig.from_dict(self.settings.data), self.profile.vocab_size)
+            train = self.profile.train
+            warn_if_repeated(data, train.steps * train.batch_size * train.seq_len)
             self._data_fingerprint = data.fingerprint
         return self._data_fingerprint
 
@@ -98,10 +100,11 @@ class ScalingLawEvaluator:
 
     def _run(self, source: str, names: list[str], baseline: Evaluation | None,
              on_heartbeat: Callable[[dict], None] | None) -> Evaluation:
+        self.data_fingerprint()  # a bad data config fails here, in the parent, not as the design's fault
         cached = self._cached_by_code(source, names)
         if cached is not None:
-            return Evaluation("ok", {"outcome": "ok", "cache_hit": "code"}, {"notes": "answered from the cache"},
-                              cached)
+            return Evaluation("ok", {"outcome": "ok", "cache_hit": "code", "data_fingerprint": self.data_fingerprint()},
+                              {"notes": "answered from the cache"}, cached)
         s = self.settings
         speeds = {n: r["tokens_per_second"] for n, r in baseline.rungs.items()} if baseline else None
         result = run_in_sandbox(
@@ -124,7 +127,8 @@ class ScalingLawEvaluator:
         rungs = payload["rungs"]
         hits = [r["cache_hit"] for r in rungs.values()]
         metrics = {"outcome": "ok", "cache_hit": "functional" if hits and all(hits) else None,
-                   "functional_hash": payload.get("functional_hash")}
+                   "functional_hash": payload.get("functional_hash"),
+                   "data_fingerprint": payload.get("data_fingerprint")}
         artifacts["learning_curves"] = _curve_summary(rungs)
         artifacts["trained_rungs"] = payload.get("trained_rungs", [])
         return Evaluation("ok", metrics, artifacts, rungs)
@@ -157,8 +161,10 @@ class ScalingLawEvaluator:
         metrics.update({k: v for k, v in fit_summary(n, loss).items() if v is None or isinstance(v, (int, float))})
         metrics.update(target_n=target, rungs_trained=len(n))
         if design is not None:
-            metrics.update(forecast=design.mean, forecast_low=design.low, forecast_high=design.high,
-                           forecast_reliable=design.reliable)
+            metrics.update(forecast=design.mean, forecast_reliable=design.reliable)
+            # An unbounded interval (too few points, no prior) is left out rather than written as +-inf.
+            metrics.update({k: v for k, v in (("forecast_low", design.low), ("forecast_high", design.high))
+                            if math.isfinite(v)})
         if reference is not None:
             metrics["baseline_forecast"] = reference.mean
         if self.settings.fitness == "neg_slope":

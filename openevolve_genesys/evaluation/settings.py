@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from openevolve_genesys.evaluation.checks import CheckSettings
 from openevolve_genesys.evaluation.sandbox import SandboxLimits
-from openevolve_genesys.training.profiles import _reject_unknown
+from openevolve_genesys.strict import reject_unknown
 
 FITNESS = ("forecast_gap", "neg_slope", "neg_loss")
 
@@ -37,10 +37,10 @@ class EvaluatorSettings:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], where: str = "genesys") -> "EvaluatorSettings":
         raw = dict(raw)
-        _reject_unknown(raw, {f.name for f in dataclasses.fields(cls)}, where)
+        reject_unknown(raw, {f.name for f in dataclasses.fields(cls)}, where)
         for name, kind in (("checks", CheckSettings), ("sandbox", SandboxLimits)):
             if name in raw:
-                _reject_unknown(raw[name], {f.name for f in dataclasses.fields(kind)}, f"{where}.{name}")
+                reject_unknown(raw[name], {f.name for f in dataclasses.fields(kind)}, f"{where}.{name}")
                 raw[name] = kind(**raw[name])
         return cls(**raw)
 

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from openevolve_genesys.data import warn_if_repeated
 from openevolve_genesys.scaling.fit import fit_summary
 from openevolve_genesys.training.loop import ChunkProgress, RungResult, train_rung
 from openevolve_genesys.training.model import CausalSelfAttention, MixerFactory
@@ -38,6 +39,8 @@ def train_ladder(
     """Train ``mixer`` at each selected rung (all by default) of ``profile`` on ``data`` (a TokenData)."""
     selected = [profile.rung(name) for name in rungs] if rungs is not None else list(profile.rungs)
     result = LadderResult(profile.name, data.fingerprint, data.description)
+    train = profile.train
+    warn_if_repeated(data, train.steps * train.batch_size * train.seq_len)
     for rung in selected:
         rung_result = train_rung(rung, data, profile.train, vocab_size=profile.vocab_size, mixer=mixer,
                                  callback=callback)

@@ -11,6 +11,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from openevolve_genesys.strict import reject_unknown
+
 
 @dataclass(frozen=True)
 class Rung:
@@ -68,7 +70,7 @@ class LadderProfile:
     def override(self, overrides: Mapping[str, Any]) -> "LadderProfile":
         """A copy with YAML overrides applied: ``vocab_size``, ``rungs`` (list of dicts), ``train`` (dict)."""
         allowed = {"vocab_size", "rungs", "train"}
-        _reject_unknown(overrides, allowed, "profile")
+        reject_unknown(overrides, allowed, "profile")
         changes: dict[str, Any] = {}
         if "vocab_size" in overrides:
             changes["vocab_size"] = int(overrides["vocab_size"])
@@ -76,27 +78,19 @@ class LadderProfile:
             changes["rungs"] = tuple(_rung_from(r, i) for i, r in enumerate(overrides["rungs"]))
         if "train" in overrides:
             train = overrides["train"]
-            _reject_unknown(train, {f.name for f in dataclasses.fields(TrainConfig)}, "profile.train")
+            reject_unknown(train, {f.name for f in dataclasses.fields(TrainConfig)}, "profile.train")
             changes["train"] = dataclasses.replace(self.train, **train)
         return dataclasses.replace(self, **changes)
 
 
 def _rung_from(spec: Mapping[str, Any], index: int) -> Rung:
     fields = [f.name for f in dataclasses.fields(Rung)]
-    _reject_unknown(spec, set(fields), f"profile.rungs[{index}]")
+    reject_unknown(spec, set(fields), f"profile.rungs[{index}]")
     missing = [f for f in fields if f != "name" and f not in spec]
     if missing:
         raise ValueError(f"profile.rungs[{index}] is missing {missing}")
     return Rung(name=str(spec.get("name", f"r{index}")), d_model=int(spec["d_model"]),
                 n_layers=int(spec["n_layers"]), n_heads=int(spec["n_heads"]))
-
-
-def _reject_unknown(mapping: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            near = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {sorted(allowed)}"
-            raise ValueError(f"unknown key {key!r} in {where}{hint}")
 
 
 def _ladder(dims: list[tuple[int, int, int]]) -> tuple[Rung, ...]:
@@ -122,7 +116,7 @@ PROFILES: dict[str, LadderProfile] = {
     # Genesys (Cheng et al. 2024): 14M/31M/70M/125M/350M, for clusters.
     "genesys": LadderProfile(
         name="genesys",
-        vocab_size=32768,
+        vocab_size=50257,  # GPT-2 BPE size; the issue names rungs by the Genesys paper, README gives our N
         rungs=(
             Rung("14M", 128, 6, 2), Rung("31M", 256, 6, 4), Rung("70M", 512, 6, 8),
             Rung("125M", 768, 12, 12), Rung("350M", 1024, 24, 16),
