@@ -1,16 +1,18 @@
 """A PyTorch eager reference of the fixed language model, for the training-speed benchmark only.
 
-It mirrors ``openevolve_genesys.training.model`` layer for layer (tied embedding/head with N(0, 0.02)
-init, sinusoidal positions, pre-LayerNorm blocks with a fused-QKV causal attention through
-``scaled_dot_product_attention``, exact-GELU 4x FFN, dropout 0.1 on the embedding, the FFN hidden
-and both residual branches, final LayerNorm) and the optimizer of ``training.loop`` (global-norm
-clipping, then AdamW with the same betas, eps, weight decay and linear warmup). It is the seed
-project's kind of implementation: eager PyTorch, no torch.compile, float32. PyTorch is a
-benchmark-only extra (``pip install .[benchmark]``); nothing in the package imports this file.
+It mirrors ``openevolve_genesys.training.model`` layer for layer (tied embedding/head with
+N(0, 1/d) init and the embedding scaled by sqrt(d), sinusoidal positions, pre-LayerNorm blocks
+with a fused-QKV causal attention through ``scaled_dot_product_attention``, exact-GELU 4x FFN,
+dropout 0.1 on the embedding, the FFN hidden and both residual branches, final LayerNorm; with
+the same weights its logits match the JAX model's to 1e-6) and the optimizer of ``training.loop``
+(global-norm clipping, then AdamW with the same betas, eps, weight decay and linear warmup). It
+is the seed project's kind of implementation: eager PyTorch, no torch.compile, float32. PyTorch
+is a benchmark-only extra (``pip install .[benchmark]``); nothing in the package imports this file.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -60,14 +62,15 @@ class TorchLanguageModel(nn.Module):
                  seq_len: int = 128):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d_model)
-        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.embed.weight, std=d_model**-0.5)
+        self.embed_scale = math.sqrt(d_model)
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("positions", torch.from_numpy(sinusoidal_positions(seq_len, d_model)))
         self.blocks = nn.ModuleList(TorchBlock(d_model, n_heads, dropout) for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model, eps=1e-5)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(self.embed(tokens)) + self.positions[: tokens.shape[1]]
+        x = self.dropout(self.embed(tokens) * self.embed_scale) + self.positions[: tokens.shape[1]]
         for block in self.blocks:
             x = block(x)
         return self.norm(x) @ self.embed.weight.T

@@ -1,11 +1,12 @@
 """Training speed of the jitted JAX loop against an eager PyTorch reference of the same model.
 
-    python experiments/benchmarks/train_speed.py --profile seed --steps 20 --repeats 3
+    python experiments/benchmarks/train_speed.py --profile seed --steps 5 --repeats 3 --loss-chunk-tokens 512
 
 For every rung of a profile, at the profile's vocab, batch and sequence length, both
 implementations train for ``--steps`` optimizer steps per repeat, alternating JAX and PyTorch
-(ABAB...) so that load from other processes hits both; the table reports medians. The JAX side is
-``RungTrainer.run_chunk`` (one jitted dispatch of ``--steps`` steps, the loop the evaluator runs);
+(ABAB...) so that load from other processes hits both; the table reports medians, the best-repeat
+ratio, and how many cores other processes took meanwhile (the 2-core machine is shared). The JAX
+side is ``RungTrainer.run_chunk`` (one jitted dispatch of ``--steps`` steps, the loop the evaluator runs);
 the PyTorch side is ``torch_reference.make_torch_trainer``. Tokens are uniform random ids drawn
 before timing: data loading is not measured.
 
