@@ -21,7 +21,8 @@ from openevolve_genesys.evaluation.hashing import code_hash
 from openevolve_genesys.evaluation.program import framework_path
 from openevolve_genesys.evaluation.sandbox import run_in_sandbox
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
-from openevolve_genesys.scaling.fit import fit_power_law, fit_summary, forecast_loss
+from openevolve_genesys.scaling.fit import fit_power_law, fit_summary
+from openevolve_genesys.scaling.gap import forecast_gap
 from openevolve_genesys.training.profiles import LadderProfile, get_profile
 from openevolve_genesys.training.runtime import cache_root
 
@@ -152,31 +153,34 @@ class ScalingLawEvaluator:
         n, loss = _points(rungs)
         base_n, base_loss = _points(baseline_rungs)
         target = self.target_n(baseline_rungs)
-        # The baseline's curve is the family prior that lets a one- or two-rung design be forecast at all.
-        prior = fit_power_law(base_n, base_loss) if len(set(base_n)) >= 3 else None
-        design = _forecast(n, loss, target, prior)
-        reference = _forecast(base_n, base_loss, target, prior)
         metrics: dict[str, Any] = {f"loss_{r['rung']}": r["final_eval_loss"] for r in rungs.values()}
         metrics.update({f"n_params_{r['rung']}": r["n_params"] for r in rungs.values()})
         metrics.update({k: v for k, v in fit_summary(n, loss).items() if v is None or isinstance(v, (int, float))})
         metrics.update(target_n=target, rungs_trained=len(n))
-        if design is not None:
-            metrics.update(forecast=design.mean, forecast_reliable=design.reliable)
-            # An unbounded interval (too few points, no prior) is left out rather than written as +-inf.
-            metrics.update({k: v for k, v in (("forecast_low", design.low), ("forecast_high", design.high))
-                            if math.isfinite(v)})
-        if reference is not None:
-            metrics["baseline_forecast"] = reference.mean
+        # The baseline's law carries a design's gap to the target scale (scaling.gap): the same model the
+        # selector values designs with, so OpenEvolve's combined_score and the run's utility agree.
+        law = fit_power_law(base_n, base_loss) if len(set(base_n)) >= 3 else None
+        shared = [name for name in rungs if name in baseline_rungs]
+        gap = None
+        if law is not None and shared:
+            gap = forecast_gap([rungs[r]["n_params"] for r in shared], [rungs[r]["final_eval_loss"] for r in shared],
+                               [baseline_rungs[r]["final_eval_loss"] for r in shared], law, target,
+                               baseline_n=[baseline_rungs[r]["n_params"] for r in shared])
+            metrics.update(forecast=gap.design_loss, forecast_low=gap.baseline_loss - gap.high,
+                           forecast_high=gap.baseline_loss - gap.low, baseline_forecast=gap.baseline_loss,
+                           forecast_gap=gap.mean)
         if self.settings.fitness == "neg_slope":
             score = metrics.get("fitness")
         elif self.settings.fitness == "neg_loss":
             score = -loss[-1]
-        elif design is not None and reference is not None:
-            score = reference.mean - design.mean
-        else:  # too few rungs to forecast: the measured gap at the largest rung both have
-            common = max((r for r in rungs if r in baseline_rungs), key=lambda r: rungs[r]["n_params"])
+        elif gap is not None:
+            score = gap.mean
+        elif shared:  # a baseline of fewer than three sizes has no law: the measured gap at the largest shared rung
+            common = max(shared, key=lambda r: rungs[r]["n_params"])
             score = baseline_rungs[common]["final_eval_loss"] - rungs[common]["final_eval_loss"]
             metrics["score_basis"] = f"measured gap at {common}"
+        else:
+            score = None
         metrics["combined_score"] = float(score) if score is not None and math.isfinite(score) else INVALID_SCORE
         return metrics
 
@@ -184,12 +188,6 @@ class ScalingLawEvaluator:
 def _points(rungs: dict[str, dict]) -> tuple[list[float], list[float]]:
     ordered = sorted(rungs.values(), key=lambda r: r["n_params"])
     return [r["n_params"] for r in ordered], [r["final_eval_loss"] for r in ordered]
-
-
-def _forecast(n: list[float], loss: list[float], target: float, prior: Any):
-    if len(set(n)) < 2 and prior is None:
-        return None
-    return forecast_loss(n, loss, target, prior=prior)
 
 
 def _curve_summary(rungs: dict[str, dict]) -> str:

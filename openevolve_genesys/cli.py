@@ -1,0 +1,72 @@
+"""`openevolve CONFIG.yaml`: run an evolution from one YAML (OpenEvolve's sections plus `genesys:`)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+import jax
+
+from openevolve_genesys.config import ConfigError, RunConfig, load_run_config
+
+log = logging.getLogger("openevolve_genesys")
+
+
+def resolve_profile(config: RunConfig, requested: str | None) -> RunConfig:
+    """--profile wins; without an accelerator the CPU `smoke` profile replaces the config's, said in one line."""
+    settings = config.genesys.evaluator
+    if requested:
+        profile = requested
+    elif jax.default_backend() == "cpu" and settings.profile != "smoke":
+        log.info("no accelerator found: using the CPU 'smoke' profile instead of %r (pass --profile %s to force it)",
+                 settings.profile, settings.profile)
+        profile = "smoke"
+    else:
+        profile = settings.profile
+    evaluator = dataclasses.replace(settings, profile=profile)
+    return dataclasses.replace(config, genesys=dataclasses.replace(config.genesys, evaluator=evaluator))
+
+
+def run(config_path: str, *, iterations: int | None = None, output: str | None = None, resume: bool = False,
+        profile: str | None = None):
+    """Run (or resume) an evolution; returns the best design's record. Usable from notebooks and scripts."""
+    from openevolve_genesys.controller.run import GenesysRun
+
+    config = resolve_profile(load_run_config(config_path), profile)
+    output_dir = Path(output) if output else Path("runs") / Path(config_path).stem
+    if output_dir.joinpath("history.jsonl").exists() and not resume:
+        raise ConfigError(f"{output_dir} already holds a run; pass --resume to continue it or --output DIR for a new one")
+    runner = GenesysRun(config, output_dir, iterations=iterations)
+    log.info("%s; output in %s", runner.agent_description, output_dir)
+    best = runner.run(resume=resume)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="openevolve", description=__doc__)
+    parser.add_argument("config", help="run YAML, e.g. configs/coefficient_dynamics.yaml")
+    parser.add_argument("--iterations", type=int, default=None, help="design attempts (default: max_iterations)")
+    parser.add_argument("--output", default=None, help="run folder (default: runs/<config name>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    parser.add_argument("--profile", default=None, help="ladder profile: smoke, seed or genesys")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("jax", "absl", "httpx", "openevolve.llm.ensemble"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        best = run(args.config, iterations=args.iterations, output=args.output, resume=args.resume,
+                   profile=args.profile)
+    except ConfigError as err:
+        print(f"openevolve: {err}", file=sys.stderr)
+        return 2
+    if best is not None:
+        print(f"best design {best.id}: utility {best.utility}, confidence {best.confidence}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""One YAML per run: OpenEvolve's own sections plus a ``genesys:`` section, validated strictly at every level.
+
+OpenEvolve 0.4.0 drops unknown keys silently (dacite, non-strict); here a misspelt key anywhere is an
+error naming it and the nearest valid key, before anything runs. The OpenEvolve sections are then built
+by OpenEvolve itself, so their defaults and semantics stay OpenEvolve's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from openevolve import config as oe
+
+from openevolve_genesys.evaluation.settings import EvaluatorSettings
+from openevolve_genesys.selection.selector import SelectorSettings
+from openevolve_genesys.strict import ConfigError, build, field_names, reject_unknown
+
+log = logging.getLogger(__name__)
+
+OPENEVOLVE_SECTIONS = {
+    "llm": oe.LLMConfig,
+    "prompt": oe.PromptConfig,
+    "database": oe.DatabaseConfig,
+    "evaluator": oe.EvaluatorConfig,
+    "evolution_trace": oe.EvolutionTraceConfig,
+}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How the run itself behaves (the ``genesys:`` keys that are neither evaluator nor selector keys)."""
+
+    workers: int = 1  # evaluations in flight at once (each in its own sandboxed process)
+    mutator: str = "auto"  # auto: the LLM when a key or endpoint is configured, else the offline library
+    templates_dir: str = ""  # a folder with system.txt and/or design.txt overriding the prompt templates
+    reference_library: str = ""  # a YAML of key -> {frameworks, text}; "" = the built-in library
+
+    def __post_init__(self) -> None:
+        if self.mutator not in ("auto", "offline", "llm"):
+            raise ValueError(f"mutator must be auto, offline or llm, got {self.mutator!r}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class GenesysConfig:
+    evaluator: EvaluatorSettings = field(default_factory=EvaluatorSettings)
+    selector: SelectorSettings = field(default_factory=SelectorSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "GenesysConfig":
+        evaluator_keys, run_keys = field_names(EvaluatorSettings), field_names(RunSettings)
+        reject_unknown(raw, evaluator_keys | run_keys | {"selector"}, "genesys")
+        evaluator = EvaluatorSettings.from_dict({k: v for k, v in raw.items() if k in evaluator_keys})
+        selector = SelectorSettings.from_dict(raw.get("selector") or {})
+        run = build(RunSettings, {k: v for k, v in raw.items() if k in run_keys}, "genesys")
+        return cls(evaluator, selector, run)
+
+
+@dataclass
+class RunConfig:
+    path: Path
+    openevolve: oe.Config
+    genesys: GenesysConfig
+
+
+def validate_openevolve_sections(raw: Mapping[str, Any]) -> None:
+    reject_unknown(raw, field_names(oe.Config) | {"genesys"}, "the config's top level")
+    for section, cls in OPENEVOLVE_SECTIONS.items():
+        value = raw.get(section)
+        if value is None:
+            continue
+        reject_unknown(value, field_names(cls), section)
+        if section == "llm":
+            for key in ("models", "evaluator_models"):
+                for i, model in enumerate(value.get(key) or []):
+                    reject_unknown(model, field_names(oe.LLMModelConfig), f"llm.{key}[{i}]")
+
+
+def load_run_config(path: str | os.PathLike) -> RunConfig:
+    """Read and validate a run YAML; every mistake is a ConfigError naming the key and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; the configs/ folder has one per framework")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    try:
+        validate_openevolve_sections(raw)
+        genesys = GenesysConfig.from_dict(raw.get("genesys") or {})
+        openevolve_raw = {k: v for k, v in raw.items() if k != "genesys"}
+        openevolve_config = oe.Config.from_dict(_without_default_model(openevolve_raw))
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    except Exception as err:  # dacite's type errors name the field; keep the file in the message
+        raise ConfigError(f"{path}: {type(err).__name__}: {err}") from None
+    return RunConfig(path, openevolve_config, genesys)
+
+
+def _without_default_model(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenEvolve refuses an llm section without models; the offline mutator needs none."""
+    raw = dict(raw)
+    llm = dict(raw.get("llm") or {})
+    if not (llm.get("models") or llm.get("primary_model")):
+        llm["primary_model"] = "offline-mutator"
+    raw["llm"] = llm
+    return raw
+
+
+def llm_endpoint_configured(config: oe.Config) -> bool:
+    """True when an API key is given in the YAML or in $OPENAI_API_KEY, or a non-default api_base is set."""
+    models = config.llm.models
+    has_key = bool(os.environ.get("OPENAI_API_KEY")) or any(m.api_key for m in models) or bool(config.llm.api_key)
+    custom_base = any(m.api_base and "api.openai.com" not in m.api_base for m in models)
+    return has_key or custom_base
+
+
+def replace(config: GenesysConfig, **evaluator_changes: Any) -> GenesysConfig:
+    return dataclasses.replace(config, evaluator=dataclasses.replace(config.evaluator, **evaluator_changes))

@@ -1,0 +1,105 @@
+"""The two kinds of job the controller runs in its worker threads: a design attempt and a verification.
+
+A design attempt asks the LLM (or the offline mutator) for a SEARCH/REPLACE diff of one unit, applies it,
+enforces the EVOLVE-BLOCK against the framework template (OpenEvolve 0.4.0 never does this in its
+workers) and evaluates the child at the smallest rung. A verification evaluates an existing design at
+one more rung. Both evaluate through the sandboxed ScalingLawEvaluator, so a hung or crashing program
+costs one child process, never a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from openevolve.utils.code_utils import apply_diff_blocks, extract_diffs
+
+from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
+from openevolve_genesys.evaluation.program import ProgramError, enforce_template
+
+OPERATOR_LINE = re.compile(r"^\s*Operator:\s*(.+?)\s*$", re.MULTILINE)
+
+
+@dataclass
+class DesignAttempt:
+    seed_id: str
+    unit: str
+    prompt: dict[str, str]
+    model: str = ""
+    response: str | None = None
+    operator: str = ""
+    child_code: str | None = None
+    failure: str | None = None  # why no child was evaluated: llm_error, no_diff, no_change, outside_block
+    message: str = ""
+    evaluation: Evaluation | None = None
+    llm_seconds: float = 0.0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def ask_llm(llm: Any, prompt: dict[str, str], timeout: float) -> str:
+    """One LLM call with a hard timeout; the ensemble's own retries happen inside it."""
+    async def call() -> str:
+        return await llm.generate_with_context(prompt["system"], [{"role": "user", "content": prompt["user"]}])
+
+    return asyncio.run(asyncio.wait_for(call(), timeout=timeout))
+
+
+def apply_response(seed_code: str, response: str, template: str, policy: str) -> tuple[str, list[str]]:
+    """The child program a response describes, with the template's text outside the EVOLVE-BLOCK."""
+    blocks = extract_diffs(response)
+    if not blocks:
+        raise ProgramError("no_diff", "the answer holds no SEARCH/REPLACE block")
+    child, applied = apply_diff_blocks(seed_code, blocks)
+    if applied == 0:
+        raise ProgramError("no_diff", f"none of the {len(blocks)} SEARCH block(s) matched the seed program")
+    child, notes = enforce_template(child, template, policy=policy)
+    if child == seed_code:
+        raise ProgramError("no_change", "the diff leaves the seed program unchanged")
+    return child, notes
+
+
+def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_timeout: float,
+                       evaluator: ScalingLawEvaluator, rungs: list[str]) -> DesignAttempt:
+    start = time.perf_counter()
+    try:
+        attempt.response = ask_llm(llm, attempt.prompt, llm_timeout)
+    except Exception as err:  # timeouts, HTTP errors, refused connections: the budget layer classifies them
+        attempt.failure, attempt.message = "llm_error", f"{type(err).__name__}: {err}"
+    attempt.llm_seconds = time.perf_counter() - start
+    attempt.model = _model_name(llm)
+    if attempt.response is not None:
+        found = OPERATOR_LINE.search(attempt.response)
+        attempt.operator = found.group(1) if found else f"{attempt.unit}:llm"
+        try:
+            attempt.child_code, attempt.notes = apply_response(
+                seed_code, attempt.response, evaluator.template, evaluator.settings.outside_edits)
+        except ProgramError as err:
+            attempt.failure, attempt.message = err.kind, err.message
+    if attempt.child_code is not None:
+        attempt.evaluation = evaluator.evaluate(attempt.child_code, rungs)
+    attempt.seconds = time.perf_counter() - start
+    return attempt
+
+
+@dataclass
+class Verification:
+    design_id: str
+    rung: str
+    evaluation: Evaluation | None = None
+    seconds: float = 0.0
+
+
+def run_verification(job: Verification, code: str, evaluator: ScalingLawEvaluator) -> Verification:
+    start = time.perf_counter()
+    job.evaluation = evaluator.evaluate(code, [job.rung])
+    job.seconds = time.perf_counter() - start
+    return job
+
+
+def _model_name(llm: Any) -> str:
+    models = getattr(llm, "models", None) or [llm]
+    return ",".join(str(getattr(m, "model", type(m).__name__)) for m in models)

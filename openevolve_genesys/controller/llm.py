@@ -1,0 +1,37 @@
+"""Which design agent a run talks to: an OpenAI-compatible endpoint, or the built-in offline mutator."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from openevolve import config as oe
+from openevolve.llm.ensemble import LLMEnsemble
+
+from openevolve_genesys.config import RunConfig, llm_endpoint_configured
+from openevolve_genesys.mutations.client import init_offline_client
+
+log = logging.getLogger(__name__)
+
+
+def make_design_agent(config: RunConfig) -> tuple[Any, str]:
+    """(an LLMEnsemble, a one-line description) following ``genesys.mutator``."""
+    mode = config.genesys.run.mutator
+    llm = config.openevolve.llm
+    if mode == "offline" or (mode == "auto" and not llm_endpoint_configured(config.openevolve)):
+        seed = config.openevolve.random_seed
+        model = oe.LLMModelConfig(name="offline-mutator", init_client=init_offline_client, random_seed=seed)
+        why = "as configured" if mode == "offline" else "no API key or endpoint is configured"
+        description = f"design agent: the built-in offline mutation library ({why})"
+        log.info(description)
+        return LLMEnsemble([model]), description
+    names = ", ".join(m.name for m in llm.models)
+    description = f"design agent: {names} at {llm.models[0].api_base}"
+    log.info(description)
+    return LLMEnsemble(llm.models), description
+
+
+def llm_timeout(config: RunConfig) -> float:
+    llm = config.openevolve.llm
+    retries = (llm.retries or 0) + 1
+    return float((llm.timeout or 60) * retries + (llm.retry_delay or 0) * (retries - 1))

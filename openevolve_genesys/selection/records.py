@@ -1,0 +1,53 @@
+"""What the selector knows about a design: its verification at each rung and the value derived from them.
+
+Records are plain data, rebuilt from ``history.jsonl`` on resume and saved next to OpenEvolve's checkpoint,
+so everything here round-trips through JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RungRecord:
+    """One verification: the design trained at one rung of the ladder."""
+
+    rung: str
+    n_params: int
+    loss: float  # final held-out loss
+    seconds: float = 0.0
+    cache_hit: str | None = None  # "code" or "function" when the result came from the fitness cache
+
+
+@dataclass
+class DesignRecord:
+    id: str
+    parent_id: str | None
+    code_hash: str
+    iteration: int
+    operator: dict[str, Any]  # unit, operator and model that produced the design
+    outcome: str  # the first evaluation's outcome: ok, invalid, timeout, crashed, ...
+    check: str | None = None  # the failed check's name when the design was invalid
+    rungs: dict[str, RungRecord] = field(default_factory=dict)
+    failed_rungs: dict[str, str] = field(default_factory=dict)  # rung -> outcome of a failed verification
+    feedback: str = ""
+    # Derived by valuation.value_design; None until the design has a verified rung.
+    utility: float | None = None
+    confidence: float = 0.0
+    forecast: dict[str, Any] | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.outcome == "ok" and bool(self.rungs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DesignRecord":
+        data = dict(data)
+        data["rungs"] = {name: RungRecord(**r) for name, r in data.get("rungs", {}).items()}
+        return cls(**data)

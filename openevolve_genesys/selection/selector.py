@@ -1,0 +1,176 @@
+"""Design selection and verification selection (Genesys's selector, DESIGN.md "Selection").
+
+Design selection returns a seed, the unit to mutate, references (other designs and entries of the reference
+library) and an optional instruction. Verification selection returns a (design, rung) job. Both read the
+quadrants of utility x confidence; an annealed exploration probability decides between the exploit and the
+explore quadrant, and per-rung successive-halving budgets bound what verification may spend.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Collection, Mapping, Sequence
+
+from openevolve_genesys.selection.annealing import SCHEDULES, exploration_probability
+from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
+from openevolve_genesys.selection.quadrants import Quadrant, split, utility_threshold
+from openevolve_genesys.selection.records import DesignRecord
+from openevolve_genesys.strict import build
+
+INSTRUCTIONS = {
+    Quadrant.DESIGN_EXPLOIT: "This seed is strong and well verified: refine it, keeping what makes it work.",
+    Quadrant.DESIGN_EXPLORE: ("This seed is well verified but not among the best: try a substantially different "
+                              "idea for the unit rather than a small variation."),
+}
+
+
+@dataclass(frozen=True)
+class SelectorSettings:
+    """The ``genesys.selector`` keys."""
+
+    schedule: str = "cosine"  # annealing of the exploration probability: constant, linear or cosine
+    explore_start: float = 0.5
+    explore_end: float = 0.1
+    utility_quantile: float = 0.5  # designs at or above this quantile of utility count as high utility
+    confidence_threshold: float = 0.5
+    noise_sd: float = 0.005  # seed-to-seed sd of a rung's ln final loss (the paired gap has sqrt(2) of it)
+    slope_prior_sd: float = 0.02  # prior sd of how a design's ln-loss gap to the baseline changes per e-fold of N
+    halving_ratio: float = 3.0  # successive halving: rung i verifies ~1/ratio^i of the designs
+    min_per_rung: int = 1
+    verify_share: float = 0.5  # fraction of compute (seconds) spent on verification beyond the first rung
+    num_references: int = 2  # other designs shown to the design agent
+    num_library_refs: int = 1  # reference-library entries shown to the design agent
+    instruction: str = ""  # a user instruction added to every design prompt
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
+            (0 <= self.explore_start <= 1 and 0 <= self.explore_end <= 1, "explore_start/end must be in [0, 1]"),
+            (0 <= self.utility_quantile <= 1, "utility_quantile must be in [0, 1]"),
+            (0 <= self.confidence_threshold <= 1, "confidence_threshold must be in [0, 1]"),
+            (self.noise_sd > 0 and self.slope_prior_sd > 0, "noise_sd and slope_prior_sd must be positive"),
+            (self.halving_ratio > 1, "halving_ratio must exceed 1"),
+            (self.min_per_rung >= 0, "min_per_rung must be >= 0"),
+            (0 <= self.verify_share < 1, "verify_share must be in [0, 1)"),
+            (self.num_references >= 0 and self.num_library_refs >= 0, "reference counts must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], where: str = "genesys.selector") -> "SelectorSettings":
+        return build(cls, raw, where)
+
+
+@dataclass(frozen=True)
+class DesignChoice:
+    seed_id: str
+    unit: str
+    quadrant: Quadrant | None  # None: no design is confident yet, the seed came from the fallback
+    reference_ids: tuple[str, ...] = ()
+    library_refs: tuple[str, ...] = ()
+    instruction: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyChoice:
+    design_id: str
+    rung: str
+    quadrant: Quadrant
+
+
+class GenesysSelector:
+    def __init__(self, settings: SelectorSettings, rungs: Sequence[str], units: Sequence[str],
+                 library_keys: Sequence[str] = (), rng: random.Random | None = None):
+        if not units:
+            raise ValueError("the framework program has no unit classes to mutate")
+        self.settings = settings
+        self.rungs = list(rungs)
+        self.units = list(units)
+        self.library_keys = list(library_keys)
+        self.rng = rng or random.Random(0)
+
+    def explore_probability(self, progress: float) -> float:
+        s = self.settings
+        return exploration_probability(s.schedule, s.explore_start, s.explore_end, progress)
+
+    # -- design selection ------------------------------------------------------------------------
+    def select_design(self, records: Mapping[str, DesignRecord], baseline_id: str, progress: float) -> DesignChoice:
+        s = self.settings
+        groups = split(records.values(), self._utility_cut(records), s.confidence_threshold)
+        explore = self.rng.random() < self.explore_probability(progress)
+        order = ([Quadrant.DESIGN_EXPLORE, Quadrant.DESIGN_EXPLOIT] if explore
+                 else [Quadrant.DESIGN_EXPLOIT, Quadrant.DESIGN_EXPLORE])
+        quadrant = next((q for q in order if groups[q]), None)
+        if quadrant is None:  # nothing is confident yet: the best-valued design, else the baseline
+            valued = [r for r in records.values() if r.valid and r.utility is not None]
+            seed = max(valued, key=lambda r: r.utility).id if valued else baseline_id
+        elif quadrant is Quadrant.DESIGN_EXPLOIT:
+            seed = self._rank_weighted(groups[quadrant]).id
+        else:
+            seed = self.rng.choice(groups[quadrant]).id
+        others = [r.id for r in records.values() if r.valid and r.id != seed]
+        references = tuple(self.rng.sample(others, min(s.num_references, len(others))))
+        library = tuple(self.rng.sample(self.library_keys, min(s.num_library_refs, len(self.library_keys))))
+        instruction = "\n".join(t for t in (s.instruction, INSTRUCTIONS.get(quadrant, "")) if t)
+        return DesignChoice(seed, self.rng.choice(self.units), quadrant, references, library, instruction)
+
+    def _utility_cut(self, records: Mapping[str, DesignRecord]) -> float:
+        return utility_threshold(records.values(), self.settings.utility_quantile)
+
+    def _rank_weighted(self, group: list[DesignRecord]) -> DesignRecord:
+        """Higher utility, higher chance (weights 1/rank): exploit without collapsing onto one design."""
+        ranked = sorted(group, key=lambda r: r.utility, reverse=True)
+        return self.rng.choices(ranked, weights=[1.0 / (i + 1) for i in range(len(ranked))])[0]
+
+    # -- verification selection ------------------------------------------------------------------
+    def select_verification(self, records: Mapping[str, DesignRecord], baseline_id: str, progress: float,
+                            busy: Collection[tuple[str, str]] = ()) -> VerifyChoice | None:
+        """The next (design, rung) to verify, or None when every rung's budget is spent."""
+        s = self.settings
+        designs = [r for r in records.values() if r.valid and r.id != baseline_id]
+        budgets = rung_budgets(self.rungs, len(designs), s.halving_ratio, s.min_per_rung)
+        used = rung_usage(records.values(), self.rungs, baseline_id, busy)
+        candidates: dict[str, str] = {}
+        for record in designs:
+            rung = self._next_rung(record, busy)
+            if rung is not None and used[rung] < budgets[rung]:
+                candidates[record.id] = rung
+        if not candidates:
+            return None
+        groups = split((records[i] for i in candidates), self._utility_cut(records), s.confidence_threshold)
+        explore = self.rng.random() < self.explore_probability(progress)
+        order = ([Quadrant.VERIFY_EXPLORE, Quadrant.VERIFY_EXPLOIT] if explore
+                 else [Quadrant.VERIFY_EXPLOIT, Quadrant.VERIFY_EXPLORE])
+        # When every candidate is already confident, the budget still promotes the best of them a rung up
+        # (successive halving); confident low-utility designs are never verified further.
+        order.append(Quadrant.DESIGN_EXPLOIT)
+        quadrant = next((q for q in order if groups[q]), None)
+        if quadrant is None:
+            return None
+        group = groups[quadrant]
+        # Lower rungs first (Genesys: scales are verified bottom-up), then by utility for exploit.
+        if quadrant is not Quadrant.VERIFY_EXPLORE:
+            chosen = min(group, key=lambda r: (self.rungs.index(candidates[r.id]), -(r.utility or 0.0)))
+        else:
+            chosen = self.rng.choice(group)
+        return VerifyChoice(chosen.id, candidates[chosen.id], quadrant)
+
+    def _next_rung(self, record: DesignRecord, busy: Collection[tuple[str, str]]) -> str | None:
+        for rung in self.rungs:
+            if rung in record.failed_rungs or (record.id, rung) in busy:
+                return None  # a failed or running verification blocks the rungs above it
+            if rung not in record.rungs:
+                return rung
+        return None
+
+    # -- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        version, internal, gauss = self.rng.getstate()
+        return {"rng": [version, list(internal), gauss]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))

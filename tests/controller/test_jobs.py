@@ -1,0 +1,99 @@
+"""Design attempts: the LLM's answer becomes a child program (EVOLVE-BLOCK enforced), and failures are named."""
+
+import asyncio
+
+import pytest
+
+from broken_programs import HAZARDS, TEMPLATE
+from openevolve_genesys.controller.jobs import DesignAttempt, apply_response, run_design_attempt
+from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
+from openevolve_genesys.evaluation.program import ProgramError, split_block
+from openevolve_genesys.evaluation.sandbox import SandboxLimits
+from openevolve_genesys.evaluation.settings import EvaluatorSettings
+
+PROMPT = {"system": "s", "user": "u"}
+SQRT_LINE = next(line for line in TEMPLATE.splitlines() if "math.sqrt(" in line)
+IMPROVED = TEMPLATE.replace("math.sqrt(", "1.25 * math.sqrt(", 1)
+
+
+def diff(search: str, replace: str, operator: str = "Coefficients:test") -> str:
+    return f"Operator: {operator}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
+
+
+def whole_block_diff(child: str) -> str:
+    return diff(split_block(TEMPLATE).block.strip("\n"), split_block(child).block.strip("\n"))
+
+
+class ScriptedLLM:
+    """An LLM client answering from a list; an exception in the list is raised, a number is a delay."""
+
+    model = "scripted"
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+
+    async def generate_with_context(self, system_message, messages, **kwargs):
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(answer, (int, float)):
+            await asyncio.sleep(answer)
+            return ""
+        return answer
+
+
+def test_an_edit_outside_the_block_is_reverted_or_rejected():
+    outside = next(line for line in TEMPLATE.splitlines() if line.startswith("def build_mixer("))
+    response = whole_block_diff(IMPROVED) + diff(outside, outside.replace("build_mixer", "build_mixer_renamed"))
+    child, notes = apply_response(TEMPLATE, response, TEMPLATE, "revert")
+    assert outside in child and "1.25 * math.sqrt(" in child
+    assert "reverted" in notes[0]
+    with pytest.raises(ProgramError) as err:
+        apply_response(TEMPLATE, response, TEMPLATE, "reject")
+    assert err.value.kind == "outside_block"
+
+
+@pytest.mark.parametrize("response, kind, words", [
+    ("I would use a gated delta rule.", "no_diff", "no SEARCH/REPLACE block"),
+    (diff("this text is not in the seed", "x = 1"), "no_diff", "matched the seed"),
+    (diff(SQRT_LINE, SQRT_LINE), "no_change", "unchanged"),
+])
+def test_answers_that_yield_no_child_are_named(response, kind, words):
+    with pytest.raises(ProgramError, match=words) as err:
+        apply_response(TEMPLATE, response, TEMPLATE, "revert")
+    assert err.value.kind == kind
+
+
+class NoEvaluator:
+    template = TEMPLATE
+    settings = EvaluatorSettings()
+
+    def evaluate(self, *args, **kwargs):
+        raise AssertionError("nothing should be evaluated")
+
+
+@pytest.mark.parametrize("answer, words", [(ConnectionError("endpoint refused"), "endpoint refused"),
+                                           (30.0, "TimeoutError")])
+def test_a_failing_or_hanging_llm_is_recorded_not_raised(answer, words):
+    attempt = run_design_attempt(DesignAttempt("baseline", "Coefficients", PROMPT), TEMPLATE, ScriptedLLM(answer),
+                                 0.2, NoEvaluator(), ["r0"])
+    assert attempt.failure == "llm_error" and words in attempt.message
+    assert attempt.child_code is None and attempt.evaluation is None and attempt.seconds < 5
+
+
+@pytest.mark.slow
+def test_a_hung_design_is_reaped_and_does_not_poison_the_next(tmp_path):
+    settings = EvaluatorSettings(
+        profile="smoke", data={"source": "stdlib", "max_corpus_bytes": 300_000},
+        profile_overrides={"vocab_size": 512, "rungs": [{"d_model": 16, "n_layers": 1, "n_heads": 2}],
+                           "train": {"seq_len": 32, "batch_size": 8, "steps": 40, "eval_interval": 20,
+                                     "chunk_steps": 20, "eval_tokens": 1024, "warmup_steps": 5}},
+        cache_path=str(tmp_path / "fitness.sqlite"),
+        sandbox=SandboxLimits(wall_seconds=120, heartbeat_seconds=15, startup_seconds=120, memory_bytes=6 << 30))
+    evaluator = ScalingLawEvaluator(settings)
+    llm = ScriptedLLM(whole_block_diff(HAZARDS["infinite_loop"]), whole_block_diff(IMPROVED))
+    hung = run_design_attempt(DesignAttempt("baseline", "Mixer", PROMPT), TEMPLATE, llm, 5, evaluator, ["r0"])
+    assert hung.evaluation.outcome == "timeout" and "heartbeat" in hung.evaluation.artifacts["message"]
+    fine = run_design_attempt(DesignAttempt("baseline", "Coefficients", PROMPT), TEMPLATE, llm, 5, evaluator, ["r0"])
+    assert fine.evaluation.outcome == "ok", fine.evaluation.artifacts.get("message")
+    assert fine.operator == "Coefficients:test"

@@ -1,0 +1,86 @@
+"""End-to-end offline evolutions on the (shortened) smoke ladder: designs, verifications, best program, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import openevolve_genesys
+from openevolve_genesys.evaluation.program import FRAMEWORKS, framework_path
+from run_configs import ROOT, events, run_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_an_offline_run_designs_verifies_and_keeps_the_best(tmp_path, framework):
+    output = tmp_path / "run"
+    best = openevolve_genesys.run(str(run_config(tmp_path, framework, workers=2)), iterations=4,
+                                  output=str(output), profile="smoke")
+    log = events(output)
+    assert [e["type"] for e in log].count("baseline") == 1
+    designs = [e for e in log if e["type"] == "design"]
+    assert [e["attempt"] for e in designs] == [1, 2, 3, 4]
+    template = framework_path(framework).read_text()
+    evaluated = [e for e in designs if e["outcome"] == "ok"]
+    assert evaluated and all(e["code"] != template and ":" in e["operator"] for e in evaluated)
+    # Every evaluated design has its smallest rung; verification took some beyond it.
+    records = json.loads(max((output / "checkpoints").glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[1]))
+                         .joinpath("genesys_records.json").read_text())["records"]
+    by_id = {r["id"]: r for r in records}
+    assert all("r0" in by_id[e["id"]]["rungs"] for e in evaluated)
+    assert any(len(r["rungs"]) >= 2 for r in records if r["id"] != "baseline")
+    assert any(e["type"] == "verify" and e["rung"] != "r0" and e["outcome"] == "ok" for e in log)
+    # The best design by utility is written out.
+    assert best is not None and best.id in by_id
+    best_code = "baseline" if best.id == "baseline" else next(e["code"] for e in designs if e["id"] == best.id)
+    if best.id != "baseline":
+        assert (output / "best_program.py").read_text() == best_code
+    assert json.loads((output / "best_program_info.json").read_text())["id"] == best.id
+
+
+def _start(config, output, *flags):
+    command = [sys.executable, "-m", "openevolve_genesys.cli", str(config), "--iterations", "3",
+               "--output", str(output), "--profile", "smoke", "--log-level", "WARNING", *flags]
+    return subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_designs(process, output, count, timeout=600):
+    deadline = time.monotonic() + timeout
+    while sum(e["type"] == "design" for e in events(output)) < count:
+        assert process.poll() is None, f"the run ended early:\n{process.stdout.read()}"
+        assert time.monotonic() < deadline, "no design was recorded in time"
+        time.sleep(0.5)
+
+
+def test_ctrl_c_saves_and_kill_9_loses_nothing_on_resume(tmp_path):
+    config = run_config(tmp_path, "coefficient_dynamics", workers=1)
+    output = tmp_path / "run"
+
+    first = _start(config, output)
+    _wait_for_designs(first, output, 1)
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=120) == 130
+    assert json.loads((output / "state.json").read_text())["attempts"] >= 1
+    assert list((output / "checkpoints").glob("checkpoint_*/genesys_records.json"))
+
+    second = _start(config, output)  # no --resume: refused, the run is kept
+    assert second.wait(timeout=120) == 2 and "--resume" in second.stdout.read()
+
+    third = _start(config, output, "--resume")
+    before = sum(e["type"] == "design" for e in events(output))
+    _wait_for_designs(third, output, before + 1)
+    os.killpg(third.pid, signal.SIGKILL)
+    third.wait(timeout=60)
+    finished = events(output)
+
+    openevolve_genesys.run(str(config), iterations=3, output=str(output), resume=True, profile="smoke")
+    after = events(output)
+    assert after[:len(finished)] == finished  # every finished evaluation survived kill -9
+    assert [e["type"] for e in after].count("baseline") == 1
+    assert [e["attempt"] for e in after if e["type"] == "design"] == [1, 2, 3]

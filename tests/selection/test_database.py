@@ -1,0 +1,50 @@
+import json
+
+from openevolve.config import DatabaseConfig
+from openevolve.database import Program, ProgramDatabase
+
+from openevolve_genesys.selection.database import RECORDS_FILE, GenesysDatabase
+from hand_records import baseline, record
+
+
+def filled(tmp_path):
+    db = GenesysDatabase(DatabaseConfig(random_seed=1))
+    db.add_design(Program(id="baseline", code="# baseline"), baseline())
+    db.add_design(Program(id="good", code="# good", parent_id="baseline", iteration_found=1), record("good", 0.97, 2))
+    db.add_design(Program(id="bad", code="# bad", parent_id="baseline", iteration_found=2),
+                  record("bad", outcome="invalid"))
+    return db
+
+
+def test_designs_are_valued_and_the_best_is_tracked(tmp_path):
+    db = filled(tmp_path)
+    assert db.best_design().id == "good" and db.best_program_id == "good"
+    assert db.get("good").metrics["combined_score"] == db.records["good"].utility > 0
+    assert db.records["bad"].utility is None
+
+
+def test_a_verification_updates_the_value(tmp_path):
+    db = filled(tmp_path)
+    before = db.records["good"].confidence
+    more = record("good", 0.97, 4)
+    db.update_record(more)
+    assert db.records["good"].confidence > before
+
+
+def test_save_writes_an_openevolve_checkpoint_and_our_records(tmp_path):
+    db = filled(tmp_path)
+    db.save(str(tmp_path / "ckpt"), iteration=2)
+    assert json.loads((tmp_path / "ckpt" / "metadata.json").read_text())["best_program_id"] == "good"
+    plain = ProgramDatabase(DatabaseConfig())  # OpenEvolve's own database reads the checkpoint
+    plain.load(str(tmp_path / "ckpt"))
+    assert set(plain.programs) == {"baseline", "good", "bad"}
+    assert (tmp_path / "ckpt" / RECORDS_FILE).exists()
+
+
+def test_load_restores_records_and_values(tmp_path):
+    db = filled(tmp_path)
+    db.save(str(tmp_path / "ckpt"), iteration=2)
+    again = GenesysDatabase(DatabaseConfig(db_path=str(tmp_path / "ckpt")))
+    assert set(again.records) == {"baseline", "good", "bad"}
+    assert again.records["good"].utility == db.records["good"].utility
+    assert again.best_design().id == "good"

@@ -1,0 +1,58 @@
+import pytest
+import yaml
+
+from openevolve_genesys.config import load_run_config, llm_endpoint_configured
+from openevolve_genesys.strict import ConfigError
+
+CONFIGS = ["configs/coefficient_dynamics.yaml", "configs/test_time_regression.yaml", "configs/matrix_mixer.yaml"]
+
+
+@pytest.mark.parametrize("path", CONFIGS)
+def test_the_shipped_configs_load(path):
+    config = load_run_config(path)
+    assert config.genesys.evaluator.framework in path
+    assert config.openevolve.max_iterations > 0
+
+
+def write(tmp_path, change):
+    raw = yaml.safe_load(open(CONFIGS[0]))
+    change(raw)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda raw: raw.update(max_iteratons=3), "'max_iteratons' in the config's top level; did you mean 'max_iterations'"),
+    (lambda raw: raw["genesys"].update(profle="seed"), "'profle' in genesys; did you mean 'profile'"),
+    (lambda raw: raw["database"].update(populaton_size=3), "'populaton_size' in database; did you mean 'population_size'"),
+    (lambda raw: raw["genesys"].update(selector={"halving_ration": 2}), "'halving_ration' in genesys.selector"),
+    (lambda raw: raw["genesys"]["checks"].update(param_tolerence=0.2), "'param_tolerence' in genesys.checks"),
+    (lambda raw: raw["llm"].update(models=[{"name": "x", "wieght": 1}]), r"'wieght' in llm.models\[0\]"),
+])
+def test_a_misspelt_key_at_any_level_is_named_with_its_fix(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(write(tmp_path, change))
+
+
+def test_a_bad_value_names_the_section(tmp_path):
+    with pytest.raises(ConfigError, match="genesys: mutator must be auto, offline or llm"):
+        load_run_config(write(tmp_path, lambda raw: raw["genesys"].update(mutator="gpt")))
+
+
+def test_missing_and_unparsable_files_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist; the configs/ folder"):
+        load_run_config(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("genesys: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_run_config(tmp_path / "bad.yaml")
+
+
+def test_an_endpoint_counts_as_configured_only_with_a_key_or_a_custom_base(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert not llm_endpoint_configured(load_run_config(CONFIGS[0]).openevolve)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert llm_endpoint_configured(load_run_config(CONFIGS[0]).openevolve)
+    monkeypatch.delenv("OPENAI_API_KEY")
+    local = write(tmp_path, lambda raw: raw["llm"].update(api_base="http://localhost:8000/v1"))
+    assert llm_endpoint_configured(load_run_config(local).openevolve)
