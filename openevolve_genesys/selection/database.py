@@ -23,12 +23,13 @@ RECORDS_FILE = "genesys_records.json"
 
 class GenesysDatabase(ProgramDatabase):
     def __init__(self, config: DatabaseConfig, *, baseline_id: str = "baseline", target_n: float = 0.0,
-                 noise_sd: float = 0.005, slope_prior_sd: float = 0.02):
+                 noise_sd: float = 0.005, slope_prior_sd: float = 0.02, confidence_threshold: float = 0.5):
         # Set before ProgramDatabase.__init__, which loads config.db_path (and so our records) if it exists.
         self.baseline_id = baseline_id
         self.records: dict[str, DesignRecord] = {}
         self._valuation = {"target_n": target_n, "noise_sd": noise_sd, "slope_prior_sd": slope_prior_sd}
         self._valuer: Valuer | None = None
+        self.confidence_threshold = confidence_threshold
         super().__init__(config)
 
     def add_design(self, program: Program, record: DesignRecord) -> None:
@@ -58,9 +59,12 @@ class GenesysDatabase(ProgramDatabase):
                                    rungs_verified=len(record.rungs))
 
     def best_design(self) -> DesignRecord | None:
-        """Highest utility among valid designs, ties broken by confidence."""
+        """Highest utility among the confidently valued designs (the baseline is one), else among all valued.
+
+        A design seen at one rung is forecast mostly from the prior; crowning it on that would report noise."""
         valued = [r for r in self.records.values() if r.valid and r.utility is not None]
-        return max(valued, key=lambda r: (r.utility, r.confidence), default=None)
+        confident = [r for r in valued if r.confidence >= self.confidence_threshold]
+        return max(confident or valued, key=lambda r: (r.utility, r.confidence), default=None)
 
     def save(self, path: str | None = None, iteration: int = 0) -> None:
         """OpenEvolve's checkpoint, then the records beside it (atomically), then the best program."""

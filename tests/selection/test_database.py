@@ -48,3 +48,11 @@ def test_load_restores_records_and_values(tmp_path):
     assert set(again.records) == {"baseline", "good", "bad"}
     assert again.records["good"].utility == db.records["good"].utility
     assert again.best_design().id == "good"
+
+
+def test_an_unverified_design_is_not_crowned_best_over_confident_ones(tmp_path):
+    db = filled(tmp_path)
+    db.add_design(Program(id="lucky", code="# lucky", parent_id="baseline", iteration_found=3), record("lucky", 0.9, 1))
+    assert db.records["lucky"].utility > db.records["good"].utility
+    assert db.records["lucky"].confidence < 0.5 <= db.records["good"].confidence
+    assert db.best_design().id == "good"
