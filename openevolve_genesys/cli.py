@@ -1,4 +1,5 @@
-"""`openevolve CONFIG.yaml`: run an evolution from one YAML (OpenEvolve's sections plus `genesys:`)."""
+"""`openevolve CONFIG.yaml [...]`: run an evolution from one YAML (OpenEvolve's sections plus `genesys:`), or
+several side by side, one per config."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import jax
 
@@ -31,11 +33,14 @@ def resolve_profile(config: RunConfig, requested: str | None) -> RunConfig:
 
 
 def run(config_path: str, *, iterations: int | None = None, output: str | None = None, resume: bool = False,
-        profile: str | None = None):
+        profile: str | None = None, devices: Sequence[str] | None = None):
     """Run (or resume) an evolution; returns the best design's record. Usable from notebooks and scripts."""
     from openevolve_genesys.controller.run import GenesysRun
 
     config = resolve_profile(load_run_config(config_path), profile)
+    if devices:
+        run_settings = dataclasses.replace(config.genesys.run, devices=tuple(devices))
+        config = dataclasses.replace(config, genesys=dataclasses.replace(config.genesys, run=run_settings))
     output_dir = Path(output) if output else Path("runs") / Path(config_path).stem
     if output_dir.joinpath("history.jsonl").exists() and not resume:
         raise ConfigError(f"{output_dir} already holds a run; pass --resume to continue it or --output DIR for a new one")
@@ -47,9 +52,13 @@ def run(config_path: str, *, iterations: int | None = None, output: str | None =
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="openevolve", description=__doc__)
-    parser.add_argument("config", help="run YAML, e.g. configs/coefficient_dynamics.yaml")
+    parser.add_argument("configs", nargs="+", metavar="config",
+                        help="run YAML, e.g. configs/coefficient_dynamics.yaml; several run side by side")
     parser.add_argument("--iterations", type=int, default=None, help="design attempts (default: max_iterations)")
-    parser.add_argument("--output", default=None, help="run folder (default: runs/<config name>)")
+    parser.add_argument("--output", default=None,
+                        help="run folder (default: runs/<config name>); with several configs, their parent folder")
+    parser.add_argument("--devices", default="",
+                        help="comma-separated devices (CUDA ids or cpu): one per config, or the slots of one run")
     parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
     parser.add_argument("--profile", default=None, help="ladder profile: smoke, seed or genesys")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -57,9 +66,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("jax", "absl", "httpx", "openevolve.llm.ensemble"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    devices = [d for d in args.devices.split(",") if d.strip()]
+    if len(args.configs) > 1:
+        from openevolve_genesys.multirun import run_many
+
+        extra = [f"--{k.replace('_', '-')}={v}" for k, v in (("iterations", args.iterations), ("profile", args.profile),
+                                                            ("log_level", args.log_level)) if v is not None]
+        extra += ["--resume"] if args.resume else []
+        try:
+            return run_many(args.configs, devices=devices, output_root=args.output or "runs", extra_args=extra)
+        except ValueError as err:
+            print(f"openevolve: {err}", file=sys.stderr)
+            return 2
     try:
-        best = run(args.config, iterations=args.iterations, output=args.output, resume=args.resume,
-                   profile=args.profile)
+        best = run(args.configs[0], iterations=args.iterations, output=args.output, resume=args.resume,
+                   profile=args.profile, devices=devices)
     except ConfigError as err:
         print(f"openevolve: {err}", file=sys.stderr)
         return 2

@@ -17,7 +17,9 @@ from typing import Any, Mapping
 import yaml
 from openevolve import config as oe
 
+from openevolve_genesys.engine.base import EngineSettings
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
+from openevolve_genesys.llm.stall import StallPolicy
 from openevolve_genesys.selection.selector import SelectorSettings
 from openevolve_genesys.strict import ConfigError, build, field_names, reject_unknown
 
@@ -40,12 +42,20 @@ class RunSettings:
     mutator: str = "auto"  # auto: the LLM when a key or endpoint is configured, else the offline library
     templates_dir: str = ""  # a folder with system.txt and/or design.txt overriding the prompt templates
     reference_library: str = ""  # a YAML of key -> {frameworks, text}; "" = the built-in library
+    requeue_limit: int = 2  # a stalled or infra job runs again this many times before it is quarantined
+    devices: tuple[str, ...] = ()  # pin evaluations: one slot per entry, e.g. ["0"] (a CUDA id) or ["cpu"]
+    accounting: str = "genesys"  # "stock": charge every submission and use OpenEvolve's own LLM client (A/B only)
 
     def __post_init__(self) -> None:
         if self.mutator not in ("auto", "offline", "llm"):
             raise ValueError(f"mutator must be auto, offline or llm, got {self.mutator!r}")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.accounting not in ("genesys", "stock"):
+            raise ValueError(f"accounting must be genesys or stock, got {self.accounting!r}")
+        if self.requeue_limit < 0:
+            raise ValueError(f"requeue_limit must be >= 0, got {self.requeue_limit}")
+        object.__setattr__(self, "devices", tuple(str(d) for d in self.devices))
 
 
 @dataclass(frozen=True)
@@ -53,15 +63,19 @@ class GenesysConfig:
     evaluator: EvaluatorSettings = field(default_factory=EvaluatorSettings)
     selector: SelectorSettings = field(default_factory=SelectorSettings)
     run: RunSettings = field(default_factory=RunSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    stall: StallPolicy = field(default_factory=StallPolicy)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "GenesysConfig":
         evaluator_keys, run_keys = field_names(EvaluatorSettings), field_names(RunSettings)
-        reject_unknown(raw, evaluator_keys | run_keys | {"selector"}, "genesys")
+        reject_unknown(raw, evaluator_keys | run_keys | {"selector", "engine", "stall"}, "genesys")
         evaluator = EvaluatorSettings.from_dict({k: v for k, v in raw.items() if k in evaluator_keys})
         selector = SelectorSettings.from_dict(raw.get("selector") or {})
+        engine = EngineSettings.from_dict(raw.get("engine") or {})
         run = build(RunSettings, {k: v for k, v in raw.items() if k in run_keys}, "genesys")
-        return cls(evaluator, selector, run)
+        stall = build(StallPolicy, raw.get("stall") or {}, "genesys.stall")
+        return cls(evaluator, selector, run, engine, stall)
 
 
 @dataclass

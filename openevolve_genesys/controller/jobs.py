@@ -17,8 +17,11 @@ from typing import Any
 
 from openevolve.utils.code_utils import apply_diff_blocks, extract_diffs
 
+from openevolve_genesys.controller.accounting import classify_evaluation
+from openevolve_genesys.engine import Engine
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import ProgramError, enforce_template
+from openevolve_genesys.llm.streaming import LLMRequestRejected, classify_llm_error
 
 OPERATOR_LINE = re.compile(r"^\s*Operator:\s*(.+?)\s*$", re.MULTILINE)
 
@@ -38,6 +41,8 @@ class DesignAttempt:
     llm_seconds: float = 0.0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    attempt_class: str = ""  # ok, invalid, stalled or infra (controller/accounting.py)
+    requeues: int = 0  # how many times this same seed and prompt were re-queued after a stall or infra fault
 
 
 def ask_llm(llm: Any, prompt: dict[str, str], timeout: float) -> str:
@@ -63,12 +68,16 @@ def apply_response(seed_code: str, response: str, template: str, policy: str) ->
 
 
 def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_timeout: float,
-                       evaluator: ScalingLawEvaluator, rungs: list[str]) -> DesignAttempt:
+                       evaluator: ScalingLawEvaluator, rungs: list[str], engine: Engine | None = None) -> DesignAttempt:
+    """Ask, apply, enforce, evaluate. ``engine`` runs the evaluation (default: the evaluator, in process)."""
     start = time.perf_counter()
     try:
         attempt.response = ask_llm(llm, attempt.prompt, llm_timeout)
-    except Exception as err:  # timeouts, HTTP errors, refused connections: the budget layer classifies them
+    except LLMRequestRejected:
+        raise  # 400/401/404: every attempt would fail the same way; the run stops with the endpoint's message
+    except Exception as err:  # stalls, timeouts, HTTP errors, refused connections: classified below
         attempt.failure, attempt.message = "llm_error", f"{type(err).__name__}: {err}"
+        attempt.attempt_class = classify_llm_error(err)
     attempt.llm_seconds = time.perf_counter() - start
     attempt.model = _model_name(llm)
     if attempt.response is not None:
@@ -80,7 +89,10 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
         except ProgramError as err:
             attempt.failure, attempt.message = err.kind, err.message
     if attempt.child_code is not None:
-        attempt.evaluation = evaluator.evaluate(attempt.child_code, rungs)
+        attempt.evaluation = (engine or evaluator).evaluate(attempt.child_code, rungs)
+        attempt.attempt_class = classify_evaluation(attempt.evaluation)
+    elif not attempt.attempt_class:
+        attempt.attempt_class = "invalid"  # an answer without a usable diff is a real, failed attempt
     attempt.seconds = time.perf_counter() - start
     return attempt
 
@@ -91,11 +103,14 @@ class Verification:
     rung: str
     evaluation: Evaluation | None = None
     seconds: float = 0.0
+    attempt_class: str = ""
+    requeues: int = 0
 
 
-def run_verification(job: Verification, code: str, evaluator: ScalingLawEvaluator) -> Verification:
+def run_verification(job: Verification, code: str, evaluator: ScalingLawEvaluator | Engine) -> Verification:
     start = time.perf_counter()
     job.evaluation = evaluator.evaluate(code, [job.rung])
+    job.attempt_class = classify_evaluation(job.evaluation)
     job.seconds = time.perf_counter() - start
     return job
 

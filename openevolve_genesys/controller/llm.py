@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 from typing import Any
 
@@ -9,6 +11,7 @@ from openevolve import config as oe
 from openevolve.llm.ensemble import LLMEnsemble
 
 from openevolve_genesys.config import RunConfig, llm_endpoint_configured
+from openevolve_genesys.llm.streaming import init_streaming_client
 from openevolve_genesys.mutations.client import init_offline_client
 
 log = logging.getLogger(__name__)
@@ -26,9 +29,16 @@ def make_design_agent(config: RunConfig) -> tuple[Any, str]:
         log.info(description)
         return LLMEnsemble([model]), description
     names = ", ".join(m.name for m in llm.models)
-    description = f"design agent: {names} at {llm.models[0].api_base}"
+    if config.genesys.run.accounting == "stock":  # OpenEvolve's own client: waits for its global timeout
+        description = f"design agent: {names} at {llm.models[0].api_base} (OpenEvolve's stock client)"
+        log.info(description)
+        return LLMEnsemble(llm.models), description
+    # Streamed, and cut as stalled when no token arrives in time (genesys.stall), not after llm.timeout.
+    client = functools.partial(init_streaming_client, policy=config.genesys.stall)
+    models = [dataclasses.replace(m, init_client=client) for m in llm.models]
+    description = f"design agent: {names} at {llm.models[0].api_base} (streamed, stall policy {config.genesys.stall})"
     log.info(description)
-    return LLMEnsemble(llm.models), description
+    return LLMEnsemble(models), description
 
 
 def llm_timeout(config: RunConfig) -> float:

@@ -14,27 +14,29 @@ import os
 import random
 import signal
 import uuid
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from openevolve.database import Program
-
 from openevolve_genesys.config import RunConfig
+from openevolve_genesys.strict import ConfigError
+from openevolve_genesys.controller.accounting import Accounting
 from openevolve_genesys.controller.history import RunLog, write_json_atomic
 from openevolve_genesys.controller.jobs import DesignAttempt, Verification, run_design_attempt, run_verification
+from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_text, short_artifacts
 from openevolve_genesys.controller.llm import llm_timeout, make_design_agent
-from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
-from openevolve_genesys.evaluation.hashing import code_hash
+from openevolve_genesys.engine import make_engine
+from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import block_classes
+from openevolve_genesys.llm.streaming import LLMRequestRejected
 from openevolve_genesys.prompts.sampler import PromptRequest, PromptSampler, ReferenceDesign
 from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
 from openevolve_genesys.selection.database import GenesysDatabase
-from openevolve_genesys.selection.records import DesignRecord, RungRecord
-from openevolve_genesys.selection.selector import GenesysSelector
+from openevolve_genesys.selection.records import DesignRecord
+from openevolve_genesys.selection.selector import DesignChoice, GenesysSelector
 
 log = logging.getLogger(__name__)
-BASELINE_ID = "baseline"
 
 
 class GenesysRun:
@@ -45,46 +47,56 @@ class GenesysRun:
         self.max_attempts = iterations if iterations is not None else config.openevolve.max_iterations
         g = config.genesys
         self.evaluator = ScalingLawEvaluator(g.evaluator)
+        self.engine = make_engine(g.engine, self.evaluator, g.run.workers, g.run.devices)
         self.rungs = [r.name for r in self.evaluator.profile.rungs]
         self.sampler = PromptSampler(g.run.templates_dir or None, g.run.reference_library or None)
         self.llm, self.agent_description = make_design_agent(config)
         self.llm_timeout = llm_timeout(config)
         self.database = GenesysDatabase(config.openevolve.database, baseline_id=BASELINE_ID,
                                         target_n=g.evaluator.target_n, noise_sd=g.selector.noise_sd,
-                                        slope_prior_sd=g.selector.slope_prior_sd)
+                                        slope_prior_sd=g.selector.slope_prior_sd,
+                                        confidence_threshold=g.selector.confidence_threshold)
         self.rng = random.Random(config.openevolve.random_seed)
         units = [name for name in block_classes(self.evaluator.template) if name != "Mixer"]
         self.selector = GenesysSelector(g.selector, self.rungs, units,
                                         self.sampler.library_keys(g.evaluator.framework), self.rng)
         self.history = RunLog(self.output / "history.jsonl")
-        self.attempts = 0
-        self.design_seconds = 0.0
-        self.verify_seconds = 0.0
+        self.accounting = Accounting(requeue_limit=g.run.requeue_limit, charge_all=g.run.accounting == "stock")
+        self.ledger = RunLedger(self.database, self.accounting, self.max_attempts)
+        self._requeued: deque[DesignAttempt | Verification] = deque()  # stalled or infra jobs to run again
         self._in_flight: set[tuple[str, str]] = set()  # (design, rung) being verified
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, *, resume: bool = False) -> DesignRecord:
         if resume and self._replay():
-            log.info("resumed: %d designs, %d attempts used of %d", len(self.database.records), self.attempts,
-                     self.max_attempts)
+            log.info("resumed: %d designs, %d attempts used of %d", len(self.database.records),
+                     self.ledger.attempts, self.max_attempts)
         else:
             self._evaluate_baseline()
         previous = signal.signal(signal.SIGINT, self._interrupted)
         try:
             self._loop()
+        except LLMRequestRejected as err:
+            raise ConfigError(f"the LLM endpoint rejected the request, so every attempt would fail: {err}. "
+                              "Check llm.models (name), api_base and the API key; the run is saved, fix it and "
+                              "--resume") from None
         finally:
             signal.signal(signal.SIGINT, previous)
-        self.save()
+            self.engine.shutdown()
+            self.save()
+        for line in self.accounting.summary_lines():
+            log.info("summary: %s", line)
         return self.database.best_design()
 
     def _loop(self) -> None:
-        workers = self.config.genesys.run.workers
+        workers = max(self.config.genesys.run.workers, self.engine.slots)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genesys-job")
         pending: dict[Future, Any] = {}
         try:
             while True:
                 while len(pending) < workers:
-                    job = self._next_job(designs_in_flight=sum(isinstance(j, DesignAttempt) for j in pending.values()))
+                    in_flight = [*pending.values(), *self._requeued]
+                    job = self._next_job(designs_in_flight=sum(isinstance(j, DesignAttempt) for j in in_flight))
                     if job is None:
                         break
                     pending[pool.submit(self._execute, job)] = job
@@ -99,29 +111,33 @@ class GenesysRun:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _next_job(self, designs_in_flight: int) -> DesignAttempt | Verification | None:
-        progress = min(1.0, self.attempts / max(self.max_attempts, 1))
+        if self._requeued:  # already admitted: a stall or an infra fault does not take its place away
+            return self._requeued.popleft()
+        ledger = self.ledger
+        progress = min(1.0, ledger.attempts / max(self.max_attempts, 1))
         share = self.config.genesys.selector.verify_share
-        total = self.design_seconds + self.verify_seconds
-        if total == 0 or self.verify_seconds <= share * total or self.attempts + designs_in_flight >= self.max_attempts:
+        total = ledger.design_seconds + ledger.verify_seconds
+        budget_spent = ledger.attempts + designs_in_flight >= self.max_attempts
+        if total == 0 or ledger.verify_seconds <= share * total or budget_spent:
             verify = self.selector.select_verification(self.database.records, BASELINE_ID, progress,
                                                        busy=self._in_flight)
             if verify is not None:
                 self._in_flight.add((verify.design_id, verify.rung))
                 return Verification(verify.design_id, verify.rung)
-        if self.attempts + designs_in_flight >= self.max_attempts:
+        if budget_spent:
             return None
         choice = self.selector.select_design(self.database.records, BASELINE_ID, progress)
         return self._design_attempt(choice)
 
-    def _design_attempt(self, choice: Any) -> DesignAttempt:
+    def _design_attempt(self, choice: DesignChoice) -> DesignAttempt:
         seed = self.database.get(choice.seed_id)
         record = self.database.records[choice.seed_id]
         references = [ReferenceDesign(rid, self.database.records[rid].operator.get("operator", "baseline"),
-                                      _curve(self.database.records[rid]), self.database.get(rid).code)
+                                      curve_text(self.database.records[rid]), self.database.get(rid).code)
                       for rid in choice.reference_ids]
         request = PromptRequest(
-            framework=self.evaluator.settings.framework, seed_code=seed.code, seed_curve=_curve(record),
-            unit=choice.unit, attempt=self.attempts + 1, instruction=choice.instruction,
+            framework=self.evaluator.settings.framework, seed_code=seed.code, seed_curve=curve_text(record),
+            unit=choice.unit, attempt=self.ledger.attempts + 1, instruction=choice.instruction,
             references=references, library_refs=choice.library_refs, feedback=record.feedback,
         )
         return DesignAttempt(choice.seed_id, choice.unit, self.sampler.build(request))
@@ -129,62 +145,47 @@ class GenesysRun:
     def _execute(self, job: DesignAttempt | Verification) -> DesignAttempt | Verification:
         if isinstance(job, DesignAttempt):
             seed_code = self.database.get(job.seed_id).code
-            return run_design_attempt(job, seed_code, self.llm, self.llm_timeout, self.evaluator, self.rungs[:1])
-        return run_verification(job, self.database.get(job.design_id).code, self.evaluator)
+            return run_design_attempt(job, seed_code, self.llm, self.llm_timeout, self.evaluator, self.rungs[:1],
+                                      self.engine)
+        return run_verification(job, self.database.get(job.design_id).code, self.engine)
 
     # -- recording ----------------------------------------------------------------------------
     def _record(self, job: DesignAttempt | Verification) -> None:
         if isinstance(job, Verification):
             self._in_flight.discard((job.design_id, job.rung))
-            self.verify_seconds += job.seconds
             event = {"type": "verify", "design_id": job.design_id, "rung": job.rung,
-                     "outcome": job.evaluation.outcome, "rungs": job.evaluation.rungs,
-                     "metrics": job.evaluation.metrics, "seconds": job.seconds}
+                     "outcome": job.evaluation.outcome, "class": job.attempt_class, "rungs": job.evaluation.rungs,
+                     "metrics": job.evaluation.metrics, "seconds": job.seconds, **self._retry_fate(job)}
             self.history.append(event)
-            self._apply_verification(event)
+            self.ledger.apply(event)
             return
-        self.attempts += 1
-        self.design_seconds += job.seconds
         evaluation = job.evaluation
-        event = {"type": "design", "attempt": self.attempts, "id": str(uuid.uuid4()), "seed_id": job.seed_id,
-                 "unit": job.unit, "operator": job.operator, "model": job.model, "failure": job.failure,
-                 "message": job.message, "code": job.child_code, "notes": job.notes, "seconds": job.seconds,
-                 "llm_seconds": job.llm_seconds,
+        charged = self.accounting.charges(job.attempt_class)
+        event = {"type": "design", "attempt": self.ledger.attempts + 1 if charged else None, "id": str(uuid.uuid4()),
+                 "seed_id": job.seed_id, "unit": job.unit, "operator": job.operator, "model": job.model,
+                 "class": job.attempt_class, "failure": job.failure, "message": job.message, "code": job.child_code,
+                 "notes": job.notes, "seconds": job.seconds, "llm_seconds": job.llm_seconds,
                  "outcome": evaluation.outcome if evaluation else job.failure,
                  "rungs": evaluation.rungs if evaluation else {}, "metrics": evaluation.metrics if evaluation else {},
-                 "artifacts": _short_artifacts(evaluation)}
+                 "artifacts": short_artifacts(evaluation), **self._retry_fate(job)}
         self.history.append(event)
-        self._apply_design(event)
+        self.ledger.apply(event)
 
-    def _apply_design(self, event: dict) -> None:
-        if event["code"] is None:
-            log.info("attempt %d: no child (%s: %s)", event["attempt"], event["failure"], event["message"][:200])
-            return
-        record = DesignRecord(
-            id=event["id"], parent_id=event["seed_id"], code_hash=code_hash(event["code"]), iteration=event["attempt"],
-            operator={"unit": event["unit"], "operator": event["operator"], "model": event["model"]},
-            outcome=event["outcome"], check=event["metrics"].get("check"),
-            rungs={name: _rung_record(name, r) for name, r in event["rungs"].items()},
-            feedback=_feedback(event),
-        )
-        program = Program(id=event["id"], code=event["code"], parent_id=event["seed_id"],
-                          iteration_found=event["attempt"], metrics=_numeric(event["metrics"]),
-                          metadata={"operator": event["operator"], "outcome": event["outcome"]})
-        self.database.add_design(program, record)
-        log.info("attempt %d/%d: %s from %s -> %s (utility %s)", event["attempt"], self.max_attempts,
-                 event["operator"], event["seed_id"][:8], event["outcome"],
-                 _fmt(self.database.records[event["id"]].utility))
-
-    def _apply_verification(self, event: dict) -> None:
-        record = self.database.records[event["design_id"]]
-        if event["outcome"] == "ok":
-            for name, r in event["rungs"].items():
-                record.rungs[name] = _rung_record(name, r)
-        else:
-            record.failed_rungs[event["rung"]] = event["outcome"]
-        self.database.update_record(record)
-        log.info("verified %s at %s -> %s (utility %s, confidence %s)", event["design_id"][:8], event["rung"],
-                 event["outcome"], _fmt(record.utility), _fmt(record.confidence))
+    def _retry_fate(self, job: DesignAttempt | Verification) -> dict[str, Any]:
+        """Re-queue a stalled or infra job (same seed and prompt) until the limit, then quarantine it."""
+        if self.accounting.charges(job.attempt_class):
+            return {"requeues": job.requeues, "requeued": False, "quarantined": False}
+        if job.requeues < self.accounting.requeue_limit:
+            if isinstance(job, DesignAttempt):
+                retry: DesignAttempt | Verification = DesignAttempt(job.seed_id, job.unit, job.prompt,
+                                                                    requeues=job.requeues + 1)
+            else:
+                retry = Verification(job.design_id, job.rung, requeues=job.requeues + 1)
+                self._in_flight.add((retry.design_id, retry.rung))
+            self._requeued.append(retry)
+            return {"requeues": job.requeues, "requeued": True, "quarantined": False}
+        log.warning("quarantined after %d re-queues (%s): %s", job.requeues, job.attempt_class, _why(job))
+        return {"requeues": job.requeues, "requeued": False, "quarantined": True}
 
     def _evaluate_baseline(self) -> None:
         evaluation = self.evaluator.baseline()
@@ -192,15 +193,7 @@ class GenesysRun:
         event = {"type": "baseline", "id": BASELINE_ID, "code": code, "rungs": evaluation.rungs,
                  "metrics": evaluation.metrics}
         self.history.append(event)
-        self._apply_baseline(event)
-
-    def _apply_baseline(self, event: dict) -> None:
-        record = DesignRecord(id=BASELINE_ID, parent_id=None, code_hash=code_hash(event["code"]), iteration=0,
-                              operator={"operator": "baseline"}, outcome="ok", check=None,
-                              rungs={name: _rung_record(name, r) for name, r in event["rungs"].items()},
-                              feedback="")
-        program = Program(id=BASELINE_ID, code=event["code"], iteration_found=0, metrics=_numeric(event["metrics"]))
-        self.database.add_design(program, record)
+        self.ledger.apply(event)
 
     # -- state --------------------------------------------------------------------------------
     def _replay(self) -> bool:
@@ -208,15 +201,7 @@ class GenesysRun:
         if not any(e["type"] == "baseline" for e in events):
             return False
         for event in events:
-            if event["type"] == "baseline":
-                self._apply_baseline(event)
-            elif event["type"] == "design":
-                self.attempts = max(self.attempts, event["attempt"])
-                self.design_seconds += event["seconds"]
-                self._apply_design(event)
-            elif event["type"] == "verify":
-                self.verify_seconds += event["seconds"]
-                self._apply_verification(event)
+            self.ledger.apply(event)
         state_path = self.output / "state.json"
         if state_path.exists():
             self.selector.load_state_dict(json.loads(state_path.read_text())["selector"])
@@ -226,8 +211,9 @@ class GenesysRun:
         records = self.database.records
         designs = sum(r.valid and r.id != BASELINE_ID for r in records.values())
         settings = self.config.genesys.selector
-        return {"attempts": self.attempts, "max_attempts": self.max_attempts,
-                "seconds": {"design": self.design_seconds, "verify": self.verify_seconds},
+        ledger = self.ledger
+        return {"attempts": ledger.attempts, "max_attempts": self.max_attempts,
+                "seconds": {"design": ledger.design_seconds, "verify": ledger.verify_seconds},
                 "rung_budgets": rung_budgets(self.rungs, designs, settings.halving_ratio, settings.min_per_rung),
                 "rung_usage": rung_usage(records.values(), self.rungs, BASELINE_ID),
                 "selector": self.selector.state_dict()}
@@ -235,14 +221,15 @@ class GenesysRun:
     def _checkpoint_if_due(self) -> None:
         write_json_atomic(self.output / "state.json", self._state())
         interval = self.config.openevolve.checkpoint_interval
-        if interval and self.attempts and self.attempts % interval == 0:
+        if interval and self.ledger.attempts and self.ledger.attempts % interval == 0:
             self.save()
 
     def save(self) -> None:
         """An OpenEvolve checkpoint plus our records, state and the best program, each written atomically."""
         write_json_atomic(self.output / "state.json", self._state())
-        checkpoint = self.output / "checkpoints" / f"checkpoint_{self.attempts}"
-        self.database.save(str(checkpoint), self.attempts)
+        checkpoint = self.output / "checkpoints" / f"checkpoint_{self.ledger.attempts}"
+        self.database.save(str(checkpoint), self.ledger.attempts)
+        write_json_atomic(self.output / "summary.json", self.accounting.summary())
         best = self.database.best_design()
         if best is not None:
             (self.output / "best_program.py").write_text(self.database.get(best.id).code)
@@ -256,33 +243,8 @@ class GenesysRun:
         os._exit(130)
 
 
-def _rung_record(name: str, result: dict) -> RungRecord:
-    return RungRecord(rung=name, n_params=result["n_params"], loss=result["final_eval_loss"],
-                      seconds=result.get("train_seconds", 0.0), cache_hit=result.get("cache_hit"))
-
-
-def _curve(record: DesignRecord) -> str:
-    rungs = sorted(record.rungs.values(), key=lambda r: r.n_params)
-    points = ", ".join(f"{r.rung} (N={r.n_params:,}): {r.loss:.4f}" for r in rungs) or "not verified yet"
-    return f"eval loss by rung: {points}; utility {_fmt(record.utility)}, confidence {_fmt(record.confidence)}"
-
-
-def _feedback(event: dict) -> str:
-    parts = [event.get("message") or "", "\n".join(event.get("notes") or []),
-             event.get("artifacts", {}).get("message", "")]
-    return "\n".join(p for p in parts if p)[:4000]
-
-
-def _short_artifacts(evaluation: Evaluation | None) -> dict:
-    if evaluation is None:
-        return {}
-    keep = ("message", "notes", "learning_curves", "trained_rungs")
-    return {k: (v[-2000:] if isinstance(v, str) else v) for k, v in evaluation.artifacts.items() if k in keep}
-
-
-def _numeric(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) or v is None}
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.4f}"
+def _why(job: DesignAttempt | Verification) -> str:
+    if isinstance(job, Verification):
+        return f"verification of {job.design_id[:8]} at {job.rung}: {job.evaluation.artifacts.get('message', '')[:300]}"
+    message = job.message or (job.evaluation.artifacts.get("message", "") if job.evaluation else "")
+    return f"design attempt from {job.seed_id[:8]} on {job.unit}: {message[:300]}"

@@ -8,6 +8,7 @@ once, so a later crash or timeout loses nothing already computed.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any, Callable, Mapping, Sequence
 
@@ -40,7 +41,7 @@ def evaluate_program(
     enable_compilation_cache()
     settings = CheckSettings(**checks)
     ladder = get_profile(profile, profile_overrides)
-    report: dict[str, Any] = {"notes": [], "rungs": {}, "trained_rungs": []}
+    report: dict[str, Any] = {"notes": [], "rungs": {}, "trained_rungs": [], "device": device_report()}
     try:
         program = load_program(source, framework=framework, policy=outside_edits)
         report["notes"] += program.notes
@@ -91,6 +92,15 @@ def evaluate_program(
         cache.put(key, entry)
         report["rungs"][name] = {**entry, "cache_hit": None}
     return report
+
+
+def device_report() -> dict[str, Any]:
+    """What this process trains on, as JAX sees it after the engine pinned the environment."""
+    import jax
+
+    return {"backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
+            "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS")}
 
 
 def _out_of_memory(err: BaseException) -> bool:

@@ -37,9 +37,8 @@ def test_an_offline_run_designs_verifies_and_keeps_the_best(tmp_path, framework)
     assert any(e["type"] == "verify" and e["rung"] != "r0" and e["outcome"] == "ok" for e in log)
     # The best design by utility is written out.
     assert best is not None and best.id in by_id
-    best_code = "baseline" if best.id == "baseline" else next(e["code"] for e in designs if e["id"] == best.id)
-    if best.id != "baseline":
-        assert (output / "best_program.py").read_text() == best_code
+    best_code = template if best.id == "baseline" else next(e["code"] for e in designs if e["id"] == best.id)
+    assert (output / "best_program.py").read_text() == best_code
     assert json.loads((output / "best_program_info.json").read_text())["id"] == best.id
 
 

@@ -1,0 +1,127 @@
+"""Attempt accounting: what an attempt's outcome says about the design, and what it costs the budget.
+
+Four classes. ``ok`` and ``invalid`` (the design's fault: a failed check, no usable diff, too slow) are
+real attempts and draw from the attempt budget (``max_iterations`` counts attempts, not submissions).
+``stalled`` (the LLM or the training stopped making progress) and ``infra`` (endpoint unreachable, HTTP
+5xx/429, a killed or out-of-memory worker) say nothing about the design: the job is re-queued with the same
+seed and prompt up to ``requeue_limit`` times, then quarantined with its reason, and never charged and
+never held against a design's utility.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from openevolve_genesys.evaluation.evaluator import Evaluation
+
+CLASSES = ("ok", "invalid", "stalled", "infra")
+CHARGED = frozenset({"ok", "invalid"})
+
+# Sandbox reasons (evaluation/sandbox.py) that are not the design's fault. A heartbeat that stops is a
+# stall whatever its cause: re-queued, and quarantined if it keeps happening (an infinite loop does).
+_STALL_REASONS = {"stall", "startup"}
+_INFRA_REASONS = {"memory", "signal", "protocol"}
+
+
+def classify_evaluation(evaluation: Evaluation) -> str:
+    if evaluation.outcome == "ok":
+        return "ok"
+    reason = evaluation.metrics.get("reason", "")
+    if reason in _STALL_REASONS:
+        return "stalled"
+    if reason in _INFRA_REASONS or evaluation.outcome == "crashed":
+        return "infra"
+    return "invalid"  # a failed check, an exception, over the wall or CPU-time limit
+
+
+@dataclass
+class ModelStats:
+    """Counters for one design agent (LLM model) or for the tune trials."""
+
+    submissions: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    requeued: int = 0
+    quarantined: int = 0
+    wasted_seconds: float = 0.0  # wall time of stalled and infra attempts
+    seconds: float = 0.0
+    tokens: int = 0
+
+    def to_dict(self, charge_all: bool = False) -> dict[str, Any]:
+        stalls = self.outcomes["stalled"]
+        charged = self.submissions if charge_all else sum(self.outcomes[c] for c in CHARGED)
+        return {"submissions": self.submissions, "outcomes": {c: self.outcomes[c] for c in CLASSES},
+                "charged": charged, "requeued": self.requeued,
+                "quarantined": self.quarantined, "stall_rate": stalls / self.submissions if self.submissions else 0.0,
+                "wasted_seconds": round(self.wasted_seconds, 2), "seconds": round(self.seconds, 2),
+                "tokens": self.tokens}
+
+
+@dataclass
+class Accounting:
+    requeue_limit: int = 2
+    charge_all: bool = False  # OpenEvolve's stock accounting, kept for A/B benchmarks: every submission counts
+    models: dict[str, ModelStats] = field(default_factory=dict)
+    verification: ModelStats = field(default_factory=ModelStats)
+    tuning: dict[str, float] = field(default_factory=lambda: {"trials": 0, "seconds": 0.0, "designs": 0})
+
+    def record(self, model: str, outcome: str, *, seconds: float, tokens: int = 0, requeued: bool = False,
+               quarantined: bool = False) -> None:
+        stats = self.models.setdefault(model or "unknown", ModelStats())
+        _count(stats, outcome, seconds, tokens, requeued, quarantined)
+
+    def record_verification(self, outcome: str, *, seconds: float, requeued: bool = False,
+                            quarantined: bool = False) -> None:
+        _count(self.verification, outcome, seconds, 0, requeued, quarantined)
+
+    def record_tuning(self, trials: int, seconds: float) -> None:
+        self.tuning["trials"] += trials
+        self.tuning["seconds"] += seconds
+        self.tuning["designs"] += 1
+
+    def charges(self, attempt_class: str) -> bool:
+        """Whether an attempt of this class draws from the attempt budget (and is never re-queued)."""
+        return self.charge_all or attempt_class in CHARGED
+
+    @property
+    def charged(self) -> int:
+        return sum(n for stats in self.models.values() for c, n in stats.outcomes.items() if self.charges(c))
+
+    def summary(self) -> dict[str, Any]:
+        return {"charged_attempts": self.charged, "requeue_limit": self.requeue_limit,
+                "accounting": "stock" if self.charge_all else "genesys",
+                "models": {name: stats.to_dict(self.charge_all) for name, stats in self.models.items()},
+                "verification": self.verification.to_dict(),
+                "tuning": {**self.tuning, "seconds": round(self.tuning["seconds"], 2)}}
+
+    def summary_lines(self) -> list[str]:
+        lines = []
+        for name, stats in self.models.items():
+            d = stats.to_dict(self.charge_all)
+            lines.append(f"{name}: {d['submissions']} submissions, {d['charged']} charged "
+                         f"({d['outcomes']['ok']} ok, {d['outcomes']['invalid']} invalid), "
+                         f"{d['outcomes']['stalled']} stalled ({d['stall_rate']:.0%}), {d['outcomes']['infra']} infra, "
+                         f"{d['requeued']} re-queued, {d['quarantined']} quarantined, "
+                         f"{d['wasted_seconds']:.0f} s wasted")
+        v = self.verification.to_dict()
+        lines.append(f"verification: {v['submissions']} jobs, {v['outcomes']['ok']} ok, {v['outcomes']['invalid']} "
+                     f"invalid, {v['outcomes']['stalled']} stalled, {v['outcomes']['infra']} infra, "
+                     f"{v['requeued']} re-queued, {v['wasted_seconds']:.0f} s wasted")
+        if self.tuning["trials"]:
+            lines.append(f"tuning: {self.tuning['trials']} trials for {self.tuning['designs']} designs, "
+                         f"{self.tuning['seconds']:.0f} s (not charged to the attempt budget)")
+        return lines
+
+
+def _count(stats: ModelStats, outcome: str, seconds: float, tokens: int, requeued: bool, quarantined: bool) -> None:
+    if outcome not in CLASSES:
+        raise ValueError(f"unknown attempt class {outcome!r}; classes: {CLASSES}")
+    stats.submissions += 1
+    stats.outcomes[outcome] += 1
+    stats.seconds += seconds
+    stats.tokens += tokens
+    stats.requeued += requeued
+    stats.quarantined += quarantined
+    if outcome not in CHARGED:
+        stats.wasted_seconds += seconds

@@ -1,0 +1,125 @@
+"""The run's state as a fold over its history: every event of ``history.jsonl`` applied in order.
+
+The live run and a resumed run go through the same ``apply``, so what a resume rebuilds is exactly what
+the interrupted run had: design records and programs in the database, the attempt and compute counters,
+and the accounting of stalls, re-queues and quarantines.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from openevolve.database import Program
+
+from openevolve_genesys.controller.accounting import Accounting
+from openevolve_genesys.evaluation.evaluator import Evaluation
+from openevolve_genesys.evaluation.hashing import code_hash
+from openevolve_genesys.selection.database import GenesysDatabase
+from openevolve_genesys.selection.records import DesignRecord, RungRecord
+
+log = logging.getLogger(__name__)
+BASELINE_ID = "baseline"
+
+
+class RunLedger:
+    def __init__(self, database: GenesysDatabase, accounting: Accounting, max_attempts: int):
+        self.database = database
+        self.accounting = accounting
+        self.max_attempts = max_attempts
+        self.attempts = 0  # charged attempts (ok or invalid) only
+        self.design_seconds = 0.0
+        self.verify_seconds = 0.0
+
+    def apply(self, event: dict[str, Any]) -> None:
+        {"baseline": self._apply_baseline, "design": self._apply_design,
+         "verify": self._apply_verification}[event["type"]](event)
+
+    def _apply_design(self, event: dict) -> None:
+        charged = self.accounting.charges(event["class"])
+        self.accounting.record(event["model"], event["class"], seconds=event["seconds"],
+                               requeued=event["requeued"], quarantined=event["quarantined"])
+        if charged:
+            self.attempts = event["attempt"]
+            self.design_seconds += event["seconds"]
+        if not charged or event["code"] is None:
+            log.info("attempt %s: no design (%s, %s: %s)", event["attempt"] or "-", event["class"],
+                     event["failure"] or event["outcome"], (event["message"] or _why_event(event))[:200])
+            return
+        record = DesignRecord(
+            id=event["id"], parent_id=event["seed_id"], code_hash=code_hash(event["code"]), iteration=event["attempt"],
+            operator={"unit": event["unit"], "operator": event["operator"], "model": event["model"]},
+            outcome=event["outcome"], check=event["metrics"].get("check"),
+            rungs={name: _rung_record(name, r) for name, r in event["rungs"].items()},
+            feedback=_feedback(event),
+        )
+        program = Program(id=event["id"], code=event["code"], parent_id=event["seed_id"],
+                          iteration_found=event["attempt"], metrics=_numeric(event["metrics"]),
+                          metadata={"operator": event["operator"], "outcome": event["outcome"]})
+        self.database.add_design(program, record)
+        log.info("attempt %d/%d: %s from %s -> %s (utility %s)", event["attempt"], self.max_attempts,
+                 event["operator"], event["seed_id"][:8], event["outcome"],
+                 _fmt(self.database.records[event["id"]].utility))
+
+    def _apply_verification(self, event: dict) -> None:
+        self.accounting.record_verification(event["class"], seconds=event["seconds"], requeued=event["requeued"],
+                                            quarantined=event["quarantined"])
+        if self.accounting.charges(event["class"]):
+            self.verify_seconds += event["seconds"]
+        elif not event["quarantined"]:
+            log.info("verification of %s at %s %s: re-queued", event["design_id"][:8], event["rung"], event["class"])
+            return  # neither the design's fault nor a result: it runs again
+        record = self.database.records[event["design_id"]]
+        if event["outcome"] == "ok":
+            for name, r in event["rungs"].items():
+                record.rungs[name] = _rung_record(name, r)
+        else:
+            record.failed_rungs[event["rung"]] = event["outcome"]
+        self.database.update_record(record)
+        log.info("verified %s at %s -> %s (utility %s, confidence %s)", event["design_id"][:8], event["rung"],
+                 event["outcome"], _fmt(record.utility), _fmt(record.confidence))
+
+    def _apply_baseline(self, event: dict) -> None:
+        record = DesignRecord(id=BASELINE_ID, parent_id=None, code_hash=code_hash(event["code"]), iteration=0,
+                              operator={"operator": "baseline"}, outcome="ok", check=None,
+                              rungs={name: _rung_record(name, r) for name, r in event["rungs"].items()},
+                              feedback="")
+        program = Program(id=BASELINE_ID, code=event["code"], iteration_found=0, metrics=_numeric(event["metrics"]))
+        self.database.add_design(program, record)
+
+
+def curve_text(record: DesignRecord) -> str:
+    """A design's verified rungs and value, as the prompt shows them."""
+    rungs = sorted(record.rungs.values(), key=lambda r: r.n_params)
+    points = ", ".join(f"{r.rung} (N={r.n_params:,}): {r.loss:.4f}" for r in rungs) or "not verified yet"
+    return f"eval loss by rung: {points}; utility {_fmt(record.utility)}, confidence {_fmt(record.confidence)}"
+
+
+def short_artifacts(evaluation: Evaluation | None) -> dict:
+    if evaluation is None:
+        return {}
+    keep = ("message", "notes", "learning_curves", "trained_rungs")
+    return {k: (v[-2000:] if isinstance(v, str) else v) for k, v in evaluation.artifacts.items() if k in keep}
+
+
+def _why_event(event: dict) -> str:
+    return str(event.get("artifacts", {}).get("message", ""))
+
+
+def _rung_record(name: str, result: dict) -> RungRecord:
+    return RungRecord(rung=name, n_params=result["n_params"], loss=result["final_eval_loss"],
+                      seconds=result.get("train_seconds", 0.0), cache_hit=result.get("cache_hit"))
+
+
+def _feedback(event: dict) -> str:
+    parts = [event.get("message") or "", "\n".join(event.get("notes") or []),
+             event.get("artifacts", {}).get("message", "")]
+    return "\n".join(p for p in parts if p)[:4000]
+
+
+def _numeric(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) or v is None}
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.4f}"

@@ -1,0 +1,60 @@
+"""The engine interface the controller evaluates through, and the ``genesys.engine`` settings.
+
+The controller runs design attempts and verifications in its own threads (LLM calls, diffs, records); an
+engine runs only the evaluations, which are the expensive and dangerous part. An evaluation is the same
+everywhere: ``evaluate(source, rungs, **options) -> Evaluation``, trained in a sandboxed child process. So
+the controller neither knows nor cares where it ran, and a dead worker is an ``infra`` outcome the budget
+layer re-queues rather than a failed design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol, Sequence
+
+from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
+from openevolve_genesys.strict import build
+
+KINDS = ("local", "ray")
+
+
+class Engine(Protocol):
+    slots: int  # evaluations that can run at once
+
+    def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> Evaluation: ...
+
+    def shutdown(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The ``genesys.engine`` keys."""
+
+    kind: str = "local"  # local or ray
+    ray_address: str = ""  # "" starts a local Ray cluster; "auto" or "ray://host:10001" joins one
+    ray_num_cpus: int = 0  # CPUs of a local Ray cluster; 0 = all
+    cpus_per_job: float = 1.0
+    gpus_per_job: float = 0.0
+    max_retries: int = 3  # Ray re-submits a task whose worker or node died this many times
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"engine.kind must be one of {KINDS}, got {self.kind!r}")
+        if self.cpus_per_job <= 0 or self.gpus_per_job < 0 or self.max_retries < 0 or self.ray_num_cpus < 0:
+            raise ValueError("engine resources must be positive (cpus_per_job) or non-negative (the rest)")
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], where: str = "genesys.engine") -> "EngineSettings":
+        return build(cls, raw, where)
+
+
+def make_engine(settings: EngineSettings, evaluator: ScalingLawEvaluator, workers: int,
+                devices: Sequence[str] = ()) -> Engine:
+    """``devices`` (``genesys.devices``) pins the local engine's slots, one per device."""
+    if settings.kind == "ray":
+        from openevolve_genesys.engine.ray_engine import RayEngine
+
+        return RayEngine(settings, evaluator.settings, workers)
+    from openevolve_genesys.engine.local import LocalEngine
+
+    return LocalEngine(evaluator, devices, workers)

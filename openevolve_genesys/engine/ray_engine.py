@@ -1,0 +1,68 @@
+"""The Ray engine: each evaluation is a Ray task with its own CPU/GPU resources, on a local or remote cluster.
+
+Ray gives a task the GPUs it asked for (it sets ``CUDA_VISIBLE_DEVICES`` in the worker, and the sandboxed
+child inherits it), queues tasks until resources free up, and re-submits a task whose worker process or
+node died, up to ``max_retries`` times: a lost node costs time, not a design. Verifications are promoted
+asynchronously, as in ASHA (Li et al. 2020): the controller chooses the next (design, rung) whenever a
+slot frees, never waiting for a rung to fill. Ray is an optional extra: ``pip install -e ".[ray]"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Sequence
+
+from openevolve_genesys.engine.base import EngineSettings
+from openevolve_genesys.evaluation.evaluator import INVALID_SCORE, Evaluation, ScalingLawEvaluator
+from openevolve_genesys.evaluation.settings import EvaluatorSettings
+
+log = logging.getLogger(__name__)
+_EVALUATORS: dict[str, ScalingLawEvaluator] = {}  # per Ray worker process, by repr of the settings
+
+
+def evaluate_in_worker(settings: EvaluatorSettings, source: str, rungs: list[str],
+                       options: dict[str, Any]) -> Evaluation:
+    """The Ray task body: one evaluator per worker process and settings (it caches the baseline)."""
+    key = repr(settings)  # settings hold dicts: not hashable, but their repr is deterministic
+    evaluator = _EVALUATORS.get(key)
+    if evaluator is None:
+        evaluator = _EVALUATORS[key] = ScalingLawEvaluator(settings)
+    return evaluator.evaluate(source, rungs, **options)
+
+
+class RayEngine:
+    def __init__(self, settings: EngineSettings, evaluator_settings: EvaluatorSettings, workers: int):
+        try:
+            import ray
+        except ImportError:
+            raise ImportError('genesys.engine.kind is "ray" but Ray is not installed: pip install -e ".[ray]"') from None
+        self._ray = ray
+        self._started = not ray.is_initialized()
+        if self._started:
+            env = {k: os.environ[k] for k in ("GENESYS_CACHE_DIR",) if k in os.environ}
+            ray.init(address=settings.ray_address or None, num_cpus=settings.ray_num_cpus or None,
+                     include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env} if env else None)
+        self.settings = settings
+        self.evaluator_settings = evaluator_settings
+        self.slots = workers
+        self._task = ray.remote(evaluate_in_worker).options(
+            num_cpus=settings.cpus_per_job, num_gpus=settings.gpus_per_job, max_retries=settings.max_retries,
+            retry_exceptions=False)
+        log.info("Ray engine: %s, %s CPU and %s GPU per evaluation", ray.cluster_resources(),
+                 settings.cpus_per_job, settings.gpus_per_job)
+
+    def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> Evaluation:
+        ref = self._task.remote(self.evaluator_settings, source, list(rungs), options)
+        try:
+            return self._ray.get(ref)
+        except (self._ray.exceptions.WorkerCrashedError, self._ray.exceptions.NodeDiedError,
+                self._ray.exceptions.ObjectLostError, self._ray.exceptions.RaySystemError) as err:
+            # Out of retries: the cluster, not the design, failed. The budget layer re-queues it.
+            message = f"Ray lost this evaluation after {self.settings.max_retries} re-submissions: {err}"
+            return Evaluation("crashed", {"combined_score": INVALID_SCORE, "outcome": "crashed", "check": "infra",
+                                          "reason": "signal"}, {"message": message})
+
+    def shutdown(self) -> None:
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
