@@ -51,6 +51,11 @@ def run(config_path: str, *, iterations: int | None = None, output: str | None =
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["report"]:  # `openevolve report RUN_DIR`: plots and a summary of a finished or running run
+        from openevolve_genesys.report.cli import main as report_main
+
+        return report_main(argv[1:])
     parser = argparse.ArgumentParser(prog="openevolve", description=__doc__)
     parser.add_argument("configs", nargs="+", metavar="config",
                         help="run YAML, e.g. configs/coefficient_dynamics.yaml; several run side by side")

@@ -1,6 +1,6 @@
 """Training speed of the jitted JAX loop against an eager PyTorch reference of the same model.
 
-    python experiments/benchmarks/train_speed.py --profile seed --steps 5 --repeats 3 --loss-chunk-tokens 512
+    python experiments/benchmarks/train_speed.py --profile seed --steps 5 --repeats 3
 
 For every rung of a profile, at the profile's vocab, batch and sequence length, both
 implementations train for ``--steps`` optimizer steps per repeat, alternating JAX and PyTorch

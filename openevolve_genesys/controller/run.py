@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import uuid
 from collections import deque
@@ -61,6 +62,9 @@ class GenesysRun:
         self.selector = GenesysSelector(g.selector, self.rungs, units,
                                         self.sampler.library_keys(g.evaluator.framework), self.rng)
         self.history = RunLog(self.output / "history.jsonl")
+        # The run folder explains itself: `openevolve report` reads the selector's thresholds from this copy.
+        if Path(config.path).resolve() != (self.output / "config.yaml").resolve():
+            shutil.copyfile(config.path, self.output / "config.yaml")
         self.accounting = Accounting(requeue_limit=g.run.requeue_limit, charge_all=g.run.accounting == "stock")
         self.ledger = RunLedger(self.database, self.accounting, self.max_attempts)
         self._requeued: deque[DesignAttempt | Verification] = deque()  # stalled or infra jobs to run again
@@ -118,7 +122,8 @@ class GenesysRun:
         share = self.config.genesys.selector.verify_share
         total = ledger.design_seconds + ledger.verify_seconds
         budget_spent = ledger.attempts + designs_in_flight >= self.max_attempts
-        if total == 0 or ledger.verify_seconds <= share * total or budget_spent:
+        verify_turn = share > 0 and (total == 0 or ledger.verify_seconds <= share * total)
+        if verify_turn or budget_spent:
             verify = self.selector.select_verification(self.database.records, BASELINE_ID, progress,
                                                        busy=self._in_flight)
             if verify is not None:

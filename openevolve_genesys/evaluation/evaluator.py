@@ -2,8 +2,13 @@
 
 The parent never executes evolved code: it answers from the fitness cache when the program's code
 hash is known, and otherwise runs ``job.evaluate_program`` in the sandbox. The baseline (the
-framework's own template) is evaluated the same way, once, and cached; the design's fitness is
-measured against it.
+framework's own template) is evaluated the same way, once per learning rate, and cached; the design's
+fitness is measured against it.
+
+Each side of a comparison trains at its own learning rate (tune mode, ``evaluation/tuning.py``): a
+design at ``learning_rate``, the baseline at ``baseline_learning_rate`` (or the rate set with
+``set_baseline_learning_rate``); both default to the profile's. A rate is part of the TrainConfig, so
+results at different rates are cached apart.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from openevolve_genesys.data import DataConfig, load_data, warn_if_repeated
 from openevolve_genesys.evaluation.cache import CacheKey, FitnessCache, config_hash
@@ -21,9 +26,10 @@ from openevolve_genesys.evaluation.hashing import code_hash
 from openevolve_genesys.evaluation.program import framework_path
 from openevolve_genesys.evaluation.sandbox import run_in_sandbox
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
+from openevolve_genesys.evaluation.tuning import tune_rung
 from openevolve_genesys.scaling.fit import fit_power_law, fit_summary
 from openevolve_genesys.scaling.gap import forecast_gap
-from openevolve_genesys.training.profiles import LadderProfile, get_profile
+from openevolve_genesys.training.profiles import LadderProfile, TrainConfig, get_profile
 from openevolve_genesys.training.runtime import cache_root
 
 log = logging.getLogger(__name__)
@@ -43,36 +49,79 @@ class ScalingLawEvaluator:
     def __init__(self, settings: EvaluatorSettings = EvaluatorSettings()):
         self.settings = settings
         self.profile: LadderProfile = get_profile(settings.profile, settings.profile_overrides)
+        tune_rung(self.profile, settings.tune)  # a tune rung the ladder lacks fails now, not mid-run
         self.cache = FitnessCache(settings.resolved_cache_path())
         self.template = framework_path(settings.framework).read_text()
         self._data_fingerprint: str | None = None
-        self._baseline: Evaluation | None = None
+        self._baselines: dict[float, Evaluation] = {}  # by learning rate
+        self._baseline_lr: float | None = None
 
     # -- public -------------------------------------------------------------------------------
     def evaluate(self, source: str, rungs: Sequence[str] | None = None,
-                 on_heartbeat: Callable[[dict], None] | None = None) -> Evaluation:
-        """Train ``source`` at ``rungs`` (all by default) and score it against the baseline."""
+                 on_heartbeat: Callable[[dict], None] | None = None, *, learning_rate: float | None = None,
+                 baseline_learning_rate: float | None = None, trial: Mapping[str, Any] | None = None,
+                 env: Mapping[str, str] | None = None) -> Evaluation:
+        """Train ``source`` at ``rungs`` (all by default) and score it against the baseline.
+
+        ``learning_rate`` trains the design at its own (tuned) rate and ``baseline_learning_rate`` picks
+        the baseline it is compared with (default: ``self.baseline_learning_rate``); passing both per
+        call works in any engine's worker, whose evaluator never saw ``set_baseline_learning_rate``.
+        ``trial`` (TrainConfig changes: a tune trial's cheap target) trains and measures without a
+        comparison: the baseline was never trained on that target. ``env`` adds child environment
+        variables (an engine slot's device pinning).
+        """
         names = list(rungs) if rungs is not None else [r.name for r in self.profile.rungs]
-        baseline = self.baseline() if source != self.template else None
-        evaluation = self._run(source, names, baseline, on_heartbeat)
+        lr = _rate(learning_rate, self.profile.train.learning_rate, "learning_rate")
+        base_lr = _rate(baseline_learning_rate, self.baseline_learning_rate, "baseline_learning_rate")
+        is_baseline = source == self.template and (lr == base_lr or trial is not None)
+        baseline = None if is_baseline else self.baseline(base_lr)
+        speeds = {n: r["tokens_per_second"] for n, r in baseline.rungs.items()} if baseline else None
+        changes = {**(trial or {}), "learning_rate": lr}
+        evaluation = self._run(source, names, changes, speeds, on_heartbeat, env)
+        evaluation.metrics["learning_rate"] = lr
+        if trial is not None:
+            evaluation.metrics["trial"] = True
+            if evaluation.outcome == "ok":
+                evaluation.metrics.update(_measured(evaluation.rungs))
+            return evaluation
+        evaluation.metrics["baseline_learning_rate"] = base_lr
         if evaluation.outcome == "ok":
             evaluation.metrics.update(self._score(evaluation.rungs, baseline.rungs if baseline else evaluation.rungs))
         return evaluation
 
-    def evaluate_file(self, path: str | Path, rungs: Sequence[str] | None = None) -> Evaluation:
+    def evaluate_file(self, path: str | Path, rungs: Sequence[str] | None = None, **options: Any) -> Evaluation:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"program file {path} does not exist")
-        return self.evaluate(path.read_text(), rungs)
+        return self.evaluate(path.read_text(), rungs, **options)
 
-    def baseline(self) -> Evaluation:
-        """The framework template at every rung (cached on disk after the first run)."""
-        if self._baseline is None:
-            self._baseline = self._run(self.template, [r.name for r in self.profile.rungs], None, None)
-            if self._baseline.outcome != "ok":
-                raise RuntimeError(f"the {self.settings.framework} baseline failed to evaluate "
-                                   f"({self._baseline.outcome}): {self._baseline.artifacts.get('message')}")
-        return self._baseline
+    @property
+    def baseline_learning_rate(self) -> float:
+        """The rate the baseline is compared at: the one set (its tuned rate), else the profile's."""
+        return self.profile.train.learning_rate if self._baseline_lr is None else self._baseline_lr
+
+    def set_baseline_learning_rate(self, learning_rate: float | None) -> None:
+        """Compare designs with the baseline trained at ``learning_rate`` (None: the profile's rate)."""
+        self._baseline_lr = None if learning_rate is None else _rate(learning_rate, 0.0, "baseline learning rate")
+
+    def baseline(self, learning_rate: float | None = None) -> Evaluation:
+        """The framework template at every rung, at ``learning_rate`` (default: ``baseline_learning_rate``);
+        cached on disk after the first run."""
+        lr = _rate(learning_rate, self.baseline_learning_rate, "learning_rate")
+        if lr not in self._baselines:
+            evaluation = self._run(self.template, [r.name for r in self.profile.rungs], {"learning_rate": lr},
+                                   None, None, None)
+            if evaluation.outcome != "ok":
+                raise RuntimeError(f"the {self.settings.framework} baseline failed to evaluate at learning rate "
+                                   f"{lr:g} ({evaluation.outcome}): {evaluation.artifacts.get('message')}")
+            evaluation.metrics["learning_rate"] = lr
+            self._baselines[lr] = evaluation
+        return self._baselines[lr]
+
+    def train_config(self, learning_rate: float | None = None, trial: Mapping[str, Any] | None = None) -> TrainConfig:
+        """The TrainConfig an evaluation with these options trains with (its hash is in the cache key)."""
+        lr = _rate(learning_rate, self.profile.train.learning_rate, "learning_rate")
+        return self.profile.override({"train": {**(trial or {}), "learning_rate": lr}}).train
 
     # -- running ------------------------------------------------------------------------------
     def data_fingerprint(self) -> str:
@@ -83,14 +132,14 @@ class ScalingLawEvaluator:
             self._data_fingerprint = data.fingerprint
         return self._data_fingerprint
 
-    def _cached_by_code(self, source: str, names: list[str]) -> dict[str, dict] | None:
+    def _cached_by_code(self, source: str, names: list[str], train: TrainConfig) -> dict[str, dict] | None:
         try:
             fhash = self.cache.functional_hash_for(code_hash(source))
         except SyntaxError:
             return None
         if fhash is None:
             return None
-        train_hash = config_hash(dataclasses.asdict(self.profile.train))
+        train_hash = config_hash(dataclasses.asdict(train))
         found = {}
         for name in names:
             hit = self.cache.get(CacheKey(fhash, self.profile.name, name, self.data_fingerprint(), train_hash))
@@ -99,22 +148,24 @@ class ScalingLawEvaluator:
             found[name] = {**hit, "cache_hit": "code"}
         return found
 
-    def _run(self, source: str, names: list[str], baseline: Evaluation | None,
-             on_heartbeat: Callable[[dict], None] | None) -> Evaluation:
+    def _run(self, source: str, names: list[str], changes: Mapping[str, Any], speeds: dict[str, float] | None,
+             on_heartbeat: Callable[[dict], None] | None, env: Mapping[str, str] | None) -> Evaluation:
+        """Train ``source`` at ``names`` with the profile's TrainConfig changed by ``changes``."""
         self.data_fingerprint()  # a bad data config fails here, in the parent, not as the design's fault
-        cached = self._cached_by_code(source, names)
+        cached = self._cached_by_code(source, names, self.profile.override({"train": changes}).train)
         if cached is not None:
             return Evaluation("ok", {"outcome": "ok", "cache_hit": "code", "data_fingerprint": self.data_fingerprint()},
                               {"notes": "answered from the cache"}, cached)
         s = self.settings
-        speeds = {n: r["tokens_per_second"] for n, r in baseline.rungs.items()} if baseline else None
+        # The child rebuilds the profile from these overrides: the profile's own train changes, then ours.
+        overrides = {**s.profile_overrides, "train": {**s.profile_overrides.get("train", {}), **changes}}
         result = run_in_sandbox(
             "openevolve_genesys.evaluation.job:evaluate_program",
-            dict(source=source, framework=s.framework, profile=s.profile, profile_overrides=dict(s.profile_overrides),
+            dict(source=source, framework=s.framework, profile=s.profile, profile_overrides=overrides,
                  data=dict(s.data), rungs=names, cache_path=str(s.resolved_cache_path()),
                  checks=dataclasses.asdict(s.checks), outside_edits=s.outside_edits,
                  baseline_tokens_per_second=speeds),
-            s.sandbox, on_heartbeat=on_heartbeat, env={"GENESYS_CACHE_DIR": str(cache_root())},
+            s.sandbox, on_heartbeat=on_heartbeat, env={**(env or {}), "GENESYS_CACHE_DIR": str(cache_root())},
             writable_paths=self._writable_paths(),
         )
         payload = result.value if isinstance(result.value, dict) else {}
@@ -183,6 +234,23 @@ class ScalingLawEvaluator:
             score = None
         metrics["combined_score"] = float(score) if score is not None and math.isfinite(score) else INVALID_SCORE
         return metrics
+
+
+def _rate(value: float | None, default: float, name: str) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _measured(rungs: dict[str, dict]) -> dict[str, Any]:
+    """A tune trial's metrics: its losses, and the largest rung's as a score (lower loss, higher score)."""
+    metrics: dict[str, Any] = {f"loss_{name}": r["final_eval_loss"] for name, r in rungs.items()}
+    largest = max(rungs.values(), key=lambda r: r["n_params"])
+    score = -largest["final_eval_loss"]
+    metrics["combined_score"] = float(score) if math.isfinite(score) else INVALID_SCORE
+    return metrics
 
 
 def _points(rungs: dict[str, dict]) -> tuple[list[float], list[float]]:

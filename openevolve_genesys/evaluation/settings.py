@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from openevolve_genesys.evaluation.checks import CheckSettings
 from openevolve_genesys.evaluation.sandbox import SandboxLimits
+from openevolve_genesys.evaluation.tuning import TuneSettings
 from openevolve_genesys.strict import reject_unknown
 
 FITNESS = ("forecast_gap", "neg_slope", "neg_loss")
@@ -27,6 +28,7 @@ class EvaluatorSettings:
     stage1_rungs: int = 1  # cascade stage 1 trains this many of the smallest rungs
     checks: CheckSettings = field(default_factory=CheckSettings)
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
+    tune: TuneSettings = field(default_factory=TuneSettings)  # learning-rate sweeps (evaluation/tuning.py)
 
     def __post_init__(self) -> None:
         if self.fitness not in FITNESS:
@@ -42,6 +44,8 @@ class EvaluatorSettings:
             if name in raw:
                 reject_unknown(raw[name], {f.name for f in dataclasses.fields(kind)}, f"{where}.{name}")
                 raw[name] = kind(**raw[name])
+        if "tune" in raw:
+            raw["tune"] = TuneSettings.from_dict(raw["tune"], f"{where}.tune")
         return cls(**raw)
 
     def resolved_cache_path(self) -> Path:

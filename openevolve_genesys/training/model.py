@@ -25,6 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from openevolve_genesys.training.dropout import Dropout
+
+# A finite large negative for masked scores, as in the frameworks' baselines (frameworks/README.md).
+_MASKED = float(np.finfo(np.float32).min / 2)
+
 
 class MixerFactory(Protocol):
     def __call__(self, d_model: int, n_heads: int, *, rngs: nnx.Rngs) -> nnx.Module: ...
@@ -52,9 +57,20 @@ class CausalSelfAttention(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         b, t, d = x.shape
-        q, k, v = jnp.split(self.qkv(x).reshape(b, t, 3, self.n_heads, d // self.n_heads), 3, axis=2)
-        y = jax.nn.dot_product_attention(q[:, :, 0], k[:, :, 0], v[:, :, 0], is_causal=True)
-        return self.out(y.reshape(b, t, d))
+        dh = d // self.n_heads
+        # Projections on the 2-D [tokens, features] view, as in FeedForward.
+        qkv = self.qkv(x.reshape(b * t, d)).reshape(b, t, 3, self.n_heads, dh)
+        # Head-major [b, h, t, dh]: both attention matmuls are plain batched matmuls, which XLA CPU runs
+        # without the transposed copies it puts around jax.nn.dot_product_attention's [b, t, h, dh]
+        # einsums: 4-5% of a seed-rung training step (experiments/benchmarks/README.md).
+        q, k, v = jnp.moveaxis(qkv, (2, 3), (0, 2))
+        # Scores and softmax in float32 under a bfloat16 forward pass, as jax.nn.dot_product_attention does.
+        scale = 1.0 / math.sqrt(dh)
+        scores = jnp.matmul(q, jnp.swapaxes(k, -1, -2), preferred_element_type=jnp.float32) * scale
+        causal = jnp.tril(jnp.ones((t, t), bool))
+        weights = jax.nn.softmax(jnp.where(causal, scores, _MASKED), axis=-1).astype(v.dtype)
+        y = jnp.swapaxes(jnp.matmul(weights, v), 1, 2).reshape(b * t, d)
+        return self.out(y).reshape(b, t, d)
 
 
 class FeedForward(nnx.Module):
@@ -63,11 +79,16 @@ class FeedForward(nnx.Module):
     def __init__(self, d_model: int, dropout: float, *, rngs: nnx.Rngs):
         self.up = nnx.Linear(d_model, 4 * d_model, rngs=rngs)
         self.down = nnx.Linear(4 * d_model, d_model, rngs=rngs)
-        self.dropout = nnx.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def __call__(self, x: jax.Array, *, deterministic: bool, rngs: jax.Array | None) -> jax.Array:
-        h = jax.nn.gelu(self.up(x), approximate=False)
-        return self.down(self.dropout(h, deterministic=deterministic, rngs=rngs))
+        # On the 2-D [tokens, features] view: autodiff of a dot over [b, t, d] forms the weight gradient
+        # as a two-axis contraction, which XLA CPU serves with transposed copies of the activations that
+        # fuse with the GELU/dropout backward into slow strided loops. Same math, same parameters; with
+        # the attention projections, 6% (r0) to 15% (r3) of a seed-rung step (benchmark README).
+        shape = x.shape
+        h = jax.nn.gelu(self.up(x.reshape(-1, shape[-1])), approximate=False)
+        return self.down(self.dropout(h, deterministic=deterministic, rngs=rngs)).reshape(shape)
 
 
 class Block(nnx.Module):
@@ -78,7 +99,7 @@ class Block(nnx.Module):
         self.mixer = mixer(d_model, n_heads, rngs=rngs)
         self.norm_ffn = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
         self.ffn = FeedForward(d_model, dropout, rngs=rngs)
-        self.dropout = nnx.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def __call__(self, x: jax.Array, *, deterministic: bool, rngs: jax.Array | None) -> jax.Array:
         keys = (None,) * 3 if rngs is None else tuple(jax.random.split(rngs, 3))
@@ -104,7 +125,7 @@ class LanguageModel(nnx.Module):
         self.embed = nnx.Embed(vocab_size, d_model, embedding_init=nnx.initializers.normal(d_model ** -0.5),
                                rngs=rngs)
         self.embed_scale = math.sqrt(d_model)
-        self.dropout = nnx.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.blocks = nnx.List([Block(d_model, n_heads, dropout, mixer, rngs=rngs) for _ in range(n_layers)])
         self.norm = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
 

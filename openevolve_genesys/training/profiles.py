@@ -103,7 +103,9 @@ PROFILES: dict[str, LadderProfile] = {
         name="seed",
         vocab_size=16384,
         rungs=_ladder([(96, 4, 4), (128, 4, 4), (128, 6, 4), (192, 6, 6)]),
-        train=TrainConfig(),
+        # The fused chunked head (loss.py): 256-1024-token chunks were equally fast on CPU and faster than the
+        # unchunked head (experiments/benchmarks/README.md, "Training speed").
+        train=TrainConfig(loss_chunk_tokens=512),
     ),
     # The same shape of ladder scaled down so four rungs train in about a minute on 2 CPU cores.
     "smoke": LadderProfile(

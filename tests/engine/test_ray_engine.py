@@ -5,7 +5,6 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +16,7 @@ from openevolve_genesys.engine.ray_engine import RayEngine  # noqa: E402
 from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator  # noqa: E402
 from openevolve_genesys.evaluation.sandbox import SandboxLimits  # noqa: E402
 from openevolve_genesys.evaluation.settings import EvaluatorSettings  # noqa: E402
+from processes import pids_with  # noqa: E402
 from run_configs import events, run_config  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -34,14 +34,7 @@ def local_cluster():
 
 
 def _task_workers() -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and b"ray::evaluate_in_worker" in (proc / "cmdline").read_bytes():
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
+    return pids_with(b"ray::evaluate_in_worker", ancestor=os.getpid())  # workers of our own local cluster
 
 
 def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes(local_cluster, tmp_path):

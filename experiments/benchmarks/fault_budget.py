@@ -1,0 +1,107 @@
+"""What a flaky LLM endpoint costs an evolution, with the budget layer and with OpenEvolve's stock accounting.
+
+    python experiments/benchmarks/fault_budget.py --attempts 8 --hang-rate 0.3 --seed 0
+
+The same offline evolution (coefficient dynamics, smoke ladder with 60 training steps per rung) runs twice
+against a loopback OpenAI-compatible server (tests/llm/fault_server.py) that hangs on a fixed, seeded share
+of requests and otherwise answers like the offline mutator. Both runs get the same attempt budget:
+
+- budget layer: the streaming client cuts a hang after ``--first-token`` seconds without a token, the
+  attempt is classed ``stalled``, re-queued with the same seed and prompt, and not charged;
+- stock: OpenEvolve's own client waits ``--stock-timeout`` seconds, and every submission is charged (as
+  OpenEvolve 0.4.0 counts iterations).
+
+It prints the real design evaluations each run obtained, the LLM calls and seconds wasted on hangs, and
+wall time. Each run's folder is kept under --output for inspection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "llm"))  # the fault server is shared with the tests
+
+from fault_server import FaultServer, Reply, Request  # noqa: E402
+
+import openevolve_genesys  # noqa: E402
+from openevolve_genesys.mutations.client import OfflineMutationLLM  # noqa: E402
+
+SHORT_TRAINING = {"train": {"steps": 60, "warmup_steps": 10, "eval_interval": 30, "chunk_steps": 30}}
+
+
+def faulty(hang_rate: float, seed: int):
+    """Hang on exactly ``hang_rate`` of the requests, spread evenly from a seeded offset (the same requests in
+    both runs); otherwise answer like the offline mutator."""
+    offset, mutator = random.Random(seed).random(), OfflineMutationLLM()
+
+    def choose(request: Request) -> Reply:
+        i = request.index
+        if math.floor((i + 1) * hang_rate + offset) > math.floor(i * hang_rate + offset):
+            return Reply("hang")
+        return Reply("ok", text=mutator.respond(request.last_user_message))
+    return choose
+
+
+def write_config(path: Path, url: str, accounting: str, first_token: float, stock_timeout: float) -> Path:
+    raw = yaml.safe_load((ROOT / "configs" / "coefficient_dynamics.yaml").read_text())
+    raw["checkpoint_interval"] = 0
+    raw["llm"] = {"models": [{"name": "flaky-model", "api_base": url, "api_key": "benchmark", "weight": 1.0}],
+                  "retries": 0, "retry_delay": 0, "timeout": int(stock_timeout)}
+    raw["genesys"].update(profile_overrides=SHORT_TRAINING, accounting=accounting,
+                          stall={"first_token_seconds": first_token, "idle_seconds": first_token},
+                          cache_path=str(path.with_suffix(".sqlite")))  # no run may reuse the other's results
+    # Design attempts only (the LLM is what is measured): no verification beyond one per rung at the end.
+    raw["genesys"]["selector"] = {"verify_share": 0.0, "halving_ratio": 1000.0, "min_per_rung": 0}
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def one_run(name: str, args: argparse.Namespace) -> dict:
+    output = Path(args.output) / name
+    with FaultServer(faulty(args.hang_rate, args.seed)) as server:
+        config = write_config(Path(args.output) / f"{name}.yaml", server.url, name, args.first_token,
+                              args.stock_timeout)
+        start = time.perf_counter()
+        openevolve_genesys.run(str(config), iterations=args.attempts, output=str(output), profile="smoke")
+        wall = time.perf_counter() - start
+        requests = dict(server.requests)
+    designs = [json.loads(line) for line in (output / "history.jsonl").read_text().splitlines()]
+    designs = [e for e in designs if e["type"] == "design"]
+    evaluated = [e for e in designs if e["code"] is not None and e["outcome"] in ("ok", "invalid")]
+    hung = [e for e in designs if e["class"] == "stalled"]
+    return {"run": name, "attempt budget": args.attempts, "LLM requests": sum(requests.values()),
+            "hung requests": requests.get("hang", 0), "designs evaluated": len(evaluated),
+            "valid designs": sum(e["outcome"] == "ok" for e in evaluated),
+            "charged attempts": json.loads((output / "summary.json").read_text())["charged_attempts"],
+            "seconds lost to hangs": round(sum(e["seconds"] for e in hung), 1), "wall seconds": round(wall, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--attempts", type=int, default=8)
+    parser.add_argument("--hang-rate", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first-token", type=float, default=5.0, help="budget layer: stall cut (s)")
+    parser.add_argument("--stock-timeout", type=float, default=30.0, help="stock client: llm.timeout (s)")
+    parser.add_argument("--output", default="/tmp/fault_budget")
+    args = parser.parse_args()
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    rows = [one_run("genesys", args), one_run("stock", args)]
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for row in rows:
+        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+
+
+if __name__ == "__main__":
+    main()

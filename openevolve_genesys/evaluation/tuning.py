@@ -1,0 +1,248 @@
+"""Tune mode: a short learning-rate sweep on a cheap target before a design is charged a verification.
+
+A design trained at someone else's learning rate is judged by that rate as much as by its architecture
+(the seed project trained every evolved mixer at the baseline's rate). So each side of a comparison gets
+its own rate: a few trials at multiples of the profile's rate run on the smallest rung, with a fraction
+of the steps and of the evaluation slice; the rate with the lowest final eval loss is promoted to the
+real verification. Trials go through the evaluator's normal sandboxed path (or an engine), so they are
+cached like any evaluation: the same source at the same cheap config is answered from the fitness cache.
+
+Trials have their own budget (``TuneBudget``), separate from the attempt budget.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+
+from openevolve_genesys.strict import build
+
+if TYPE_CHECKING:
+    from openevolve_genesys.evaluation.evaluator import Evaluation
+    from openevolve_genesys.training.profiles import LadderProfile
+
+# Failed checks that another learning rate may fix. Any other failure (a static check, a timeout, a
+# crash) would repeat at every rate, so the sweep stops there instead of paying for it again.
+RATE_DEPENDENT = frozenset({"loss_exploded", "loss_not_falling"})
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """The ``genesys.tune`` keys."""
+
+    enabled: bool = False
+    grid: tuple[float, ...] = (0.5, 1.0, 2.0)  # multipliers of the profile's learning rate
+    steps_fraction: float = 0.3  # of the profile's steps
+    eval_tokens_fraction: float = 0.25  # of the profile's evaluation slice
+    rung: str = ""  # "": the smallest rung
+    # Successive halving: every rate at a fraction of the trial length, the better half at twice that, and
+    # so on up to the full length. Trials restart from scratch (there is no checkpoint to resume), so it
+    # trains fewer steps than the plain grid only from about five rates up.
+    halving: bool = False
+    budget: int = 0  # most trials that train per run (cache hits are free); 0 = unlimited
+
+    def __post_init__(self) -> None:
+        grid = tuple(self.grid) if isinstance(self.grid, (list, tuple)) else self.grid
+        if not isinstance(grid, tuple) or not grid:
+            raise ValueError(f"tune.grid must be a non-empty list of multipliers such as [0.5, 1.0, 2.0], "
+                             f"got {self.grid!r}")
+        for value in grid:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"tune.grid entries must be positive numbers, got {value!r}")
+        if len(set(grid)) != len(grid):
+            raise ValueError(f"tune.grid repeats a multiplier ({list(grid)}); each would train the same trial twice")
+        object.__setattr__(self, "grid", tuple(float(v) for v in grid))
+        for name in ("steps_fraction", "eval_tokens_fraction"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 < value <= 1:
+                raise ValueError(f"tune.{name} must be in (0, 1], got {value!r}")
+        if not isinstance(self.budget, int) or self.budget < 0:
+            raise ValueError(f"tune.budget must be a whole number >= 0 (0 = unlimited), got {self.budget!r}")
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], where: str = "genesys.tune") -> "TuneSettings":
+        return build(cls, raw, where)
+
+    def rounds(self) -> list[tuple[float, int]]:
+        """(fraction of the trial length, number of trials) per round; one round unless halving."""
+        n = len(self.grid)
+        if not self.halving or n == 1:
+            return [(1.0, n)]
+        count = math.ceil(math.log2(n))
+        plan = []
+        for k in range(count):  # lengths double as the field halves; the last round trains at full length
+            plan.append((2.0 ** (k - count + 1), n))
+            n = math.ceil(n / 2)
+        return plan
+
+    def max_trials(self) -> int:
+        return sum(n for _, n in self.rounds())
+
+
+@dataclass(frozen=True)
+class TuneTrial:
+    learning_rate: float
+    loss: float | None  # final eval loss at the tune rung; None when the trial failed
+    outcome: str  # the evaluation's outcome: ok, invalid, timeout, crashed
+    seconds: float
+    cache_hit: str | None  # "code" or "functional" when answered from the fitness cache
+    steps: int = 0
+    check: str | None = None  # the failed check's kind, when the outcome is not ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    best_learning_rate: float
+    trials: tuple[TuneTrial, ...]
+    seconds: float
+    base_learning_rate: float = 0.0  # the profile's rate the grid multiplies
+    tuned: bool = True  # False: best_learning_rate is the profile's rate because no trial could decide
+    note: str = ""
+    target: Mapping[str, Any] = field(default_factory=dict)  # the cheap target: rung and train changes
+
+    @property
+    def trained(self) -> int:
+        """Trials that ran in the sandbox (what the tune budget is charged)."""
+        return sum(t.cache_hit is None for t in self.trials)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"best_learning_rate": self.best_learning_rate, "base_learning_rate": self.base_learning_rate,
+                "tuned": self.tuned, "note": self.note, "seconds": self.seconds,
+                "trained": self.trained, "target": dict(self.target), "trials": [t.to_dict() for t in self.trials]}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "TuneResult":
+        """The inverse of ``to_dict``, for a run resumed from its history."""
+        trials = tuple(TuneTrial(**t) for t in raw.get("trials", ()))
+        return cls(raw["best_learning_rate"], trials, raw.get("seconds", 0.0), raw.get("base_learning_rate", 0.0),
+                   raw.get("tuned", True), raw.get("note", ""), dict(raw.get("target", {})))
+
+
+class TuneBudget:
+    """Counts the trials a run trained, and refuses a sweep that might overrun ``limit`` (0 = unlimited).
+
+    Sweeps run in the controller's threads: each reserves its worst case before starting and gives back
+    what it did not train (cache hits, an early stop), so two sweeps cannot overrun the budget together.
+    """
+
+    def __init__(self, limit: int = 0, trained: int = 0):
+        self.limit, self.trained = limit, trained
+        self.sweeps = self.cache_hits = self.refused = 0
+        self.seconds = 0.0
+        self._reserved = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, trials: int) -> bool:
+        with self._lock:
+            if self.limit and self.trained + self._reserved + trials > self.limit:
+                self.refused += 1
+                return False
+            self._reserved += trials
+            return True
+
+    def settle(self, reserved: int, result: TuneResult) -> None:
+        with self._lock:
+            self._reserved -= reserved
+            self.trained += result.trained
+            self.cache_hits += sum(t.cache_hit is not None for t in result.trials)
+            self.sweeps += 1
+            self.seconds += result.seconds
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"limit": self.limit, "trained": self.trained, "sweeps": self.sweeps, "cache_hits": self.cache_hits,
+                "refused": self.refused, "seconds": round(self.seconds, 2)}
+
+
+class _Evaluates(Protocol):
+    def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> "Evaluation": ...
+
+
+def tune_rung(profile: "LadderProfile", settings: TuneSettings) -> str:
+    """The rung trials train at: ``settings.rung``, or the ladder's smallest."""
+    names = [r.name for r in profile.rungs]
+    if settings.rung:
+        if settings.rung not in names:
+            raise ValueError(f"genesys.tune.rung is {settings.rung!r}, but profile {profile.name!r} has rungs "
+                             f"{names}; name one of them or leave it empty for the smallest")
+        return settings.rung
+    return min(profile.rungs, key=lambda r: (r.d_model * r.d_model * r.n_layers, r.d_model)).name
+
+
+def trial_train(profile: "LadderProfile", settings: TuneSettings, fraction: float = 1.0) -> dict[str, Any]:
+    """The TrainConfig changes of the cheap target: fewer steps (warmup scaled alike), one evaluation at
+    the end, a smaller evaluation slice. ``fraction`` shortens a successive-halving round further."""
+    train = profile.train
+    steps = max(1, round(train.steps * settings.steps_fraction * fraction))
+    return {"steps": steps, "warmup_steps": min(steps - 1, round(train.warmup_steps * steps / train.steps)),
+            "eval_interval": steps, "eval_tokens": max(1, round(train.eval_tokens * settings.eval_tokens_fraction))}
+
+
+def tune_learning_rate(evaluator: Any, source: str, settings: TuneSettings, *, engine: _Evaluates | None = None,
+                       budget: TuneBudget | None = None, baseline_learning_rate: float | None = None) -> TuneResult:
+    """Sweep ``settings.grid`` x the profile's rate on the cheap target; the rate with the lowest final
+    eval loss among the trials that trained wins. ``evaluator`` is a ScalingLawEvaluator (its profile
+    defines the target); ``engine``, if given, runs the trials (so they share the run's slots or Ray);
+    ``baseline_learning_rate`` is passed on for the step-time check, which compares with the baseline."""
+    start = time.perf_counter()
+    base = evaluator.profile.train.learning_rate
+    rung = tune_rung(evaluator.profile, settings)
+    target = {"rung": rung, "train": trial_train(evaluator.profile, settings)}
+
+    def result(best: float, trials: list[TuneTrial], tuned: bool, note: str) -> TuneResult:
+        return TuneResult(best, tuple(trials), time.perf_counter() - start, base, tuned, note, target)
+
+    reserved = settings.max_trials()
+    if budget is not None and not budget.reserve(reserved):
+        return result(base, [], False, f"tune budget spent ({budget.trained} of {budget.limit} trials trained; "
+                                       f"a sweep may need {reserved}): the profile's rate is used")
+    runner = engine if engine is not None else evaluator
+    trials: list[TuneTrial] = []
+    candidates = [base * m for m in settings.grid]
+    best: TuneTrial | None = None
+    try:
+        for fraction, _ in settings.rounds():
+            train = trial_train(evaluator.profile, settings, fraction)
+            scored: list[TuneTrial] = []
+            for lr in candidates:
+                trial = _run_trial(runner, source, rung, lr, train, baseline_learning_rate)
+                trials.append(trial)
+                if trial.outcome == "ok":
+                    scored.append(trial)
+                elif trial.check not in RATE_DEPENDENT:
+                    return result(base, trials, False, f"stopped at the trial at {lr:.3g}: {trial.outcome} "
+                                  f"({trial.check}), which another rate would not fix; the profile's rate is used")
+            if not scored:
+                break
+            scored.sort(key=lambda t: t.loss)
+            best = scored[0]  # a later, longer round overrides an earlier one: losses compare within a round
+            candidates = [t.learning_rate for t in scored[: math.ceil(len(candidates) / 2)]]
+    finally:
+        if budget is not None:
+            budget.settle(reserved, result(base, trials, False, ""))
+    if best is None:
+        kinds = sorted({t.check or t.outcome for t in trials})
+        return result(base, trials, False, f"every trial failed ({', '.join(kinds)}); the profile's rate is used")
+    return result(best.learning_rate, trials, True,
+                  f"{best.learning_rate:.3g} (x{best.learning_rate / base:.3g} the profile's rate): "
+                  f"eval loss {best.loss:.4f} after {best.steps} steps at {rung}")
+
+
+def _run_trial(runner: _Evaluates, source: str, rung: str, learning_rate: float, train: Mapping[str, Any],
+               baseline_learning_rate: float | None) -> TuneTrial:
+    start = time.perf_counter()
+    options: dict[str, Any] = {"learning_rate": learning_rate, "trial": dict(train)}
+    if baseline_learning_rate is not None:
+        options["baseline_learning_rate"] = baseline_learning_rate
+    evaluation = runner.evaluate(source, [rung], **options)
+    seconds = time.perf_counter() - start
+    if evaluation.outcome != "ok":
+        return TuneTrial(learning_rate, None, evaluation.outcome, seconds, None, train["steps"],
+                         evaluation.metrics.get("check"))
+    loss = evaluation.rungs[rung]["final_eval_loss"]
+    return TuneTrial(learning_rate, float(loss), "ok", seconds, evaluation.metrics.get("cache_hit"), train["steps"])

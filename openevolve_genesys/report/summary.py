@@ -1,0 +1,185 @@
+"""The one-page ``summary.md`` of a run: the best designs and what they changed, what the budget paid for,
+which operators helped, and what the fitness cache saved."""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from openevolve_genesys.evaluation.program import ProgramError, split_block
+from openevolve_genesys.report.cache_savings import CacheReport
+from openevolve_genesys.report.load import RunData
+from openevolve_genesys.report.plots import signed
+from openevolve_genesys.selection.records import DesignRecord
+
+PLOT_TITLES = {"scaling_curves": "Scaling curves of the top designs against the baseline",
+               "best_utility": "Best utility over charged attempts and over compute seconds",
+               "quadrants": "Utility x confidence quadrants",
+               "lineage": "Lineage of the best design"}
+
+
+def block_diff(baseline_code: str, code: str, name: str) -> str:
+    """Unified diff of the EVOLVE-BLOCK only: the fixed contract around it never changes."""
+    try:
+        before, after = split_block(baseline_code).block, split_block(code).block
+    except ProgramError as err:
+        return f"(no diff: {err.message})"
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), "baseline EVOLVE-BLOCK",
+                                 f"{name} EVOLVE-BLOCK", lineterm="", n=2)
+    return "\n".join(lines) or "(identical EVOLVE-BLOCK)"
+
+
+def render_summary(run: RunData, cache: CacheReport, plots: dict[str, Path], top: int = 3) -> str:
+    out = [f"# Run report: `{run.path}`", ""]
+    out += _overview(run)
+    out += ["## Plots", ""] + [f"- [{PLOT_TITLES.get(name, name)}]({path.name})" for name, path in plots.items()]
+    out += [""] + _best_designs(run, top) + _budget(run) + _operators(run) + _cache(cache)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_summary(run: RunData, cache: CacheReport, plots: dict[str, Path], out_dir: Path, top: int = 3) -> Path:
+    path = out_dir / "summary.md"
+    path.write_text(render_summary(run, cache, plots, top), encoding="utf-8")
+    return path
+
+
+def _overview(run: RunData) -> list[str]:
+    designs = [e for e in run.events if e["type"] == "design"]
+    verifications = [e for e in run.events if e["type"] == "verify"]
+    charged = max((e["attempt"] for e in designs if e.get("attempt") is not None), default=0)
+    classes = Counter(e["class"] for e in designs)
+    valid = sum(r.valid for r in run.designs)
+    budget = run.state.get("max_attempts")
+    by_class = ", ".join(f"{n} {c}" for c, n in sorted(classes.items()))
+    lines = [f"- Design attempts: {len(designs)} submitted, {charged} charged"
+             + (f" of a budget of {budget}" if budget else "") + (f" ({by_class})" if by_class else ""),
+             f"- Verifications: {len(verifications)} jobs "
+             f"({', '.join(f'{n} {c}' for c, n in sorted(Counter(e['class'] for e in verifications).items())) or 'none'})",
+             f"- Designs recorded: {len(run.designs)} ({valid} valid, {len(run.designs) - valid} invalid), "
+             f"values from `{run.checkpoint.relative_to(run.path)}`"]
+    checkpoint_attempts = max((r.iteration for r in run.designs if r.iteration is not None), default=0)
+    if checkpoint_attempts < charged:
+        lines.append(f"- Note: the history has {charged} charged attempts but the latest checkpoint only "
+                     f"{checkpoint_attempts}; resume the run (--resume) to save the newest designs' values")
+    best = run.records.get(run.best_id or "")
+    if best is not None:
+        lines.append(f"- **Best design: `{best.id}`** ({_operator(best, run)}), utility {signed(best.utility)}, "
+                     f"confidence {best.confidence:.2f}, verified at {len(best.rungs)} rung(s)")
+    else:
+        lines.append("- No valued design yet, so no best design")
+    return lines + [""]
+
+
+def _operator(record: DesignRecord, run: RunData) -> str:
+    return "baseline" if record.id == run.baseline_id else str(record.operator.get("operator", "?"))
+
+
+def _best_designs(run: RunData, top: int) -> list[str]:
+    ranked = run.ranked(top)
+    best = run.records.get(run.best_id or "")
+    if best is not None and best.id != run.baseline_id and best.utility is not None and best not in ranked:
+        ranked.append(best)
+    out = [f"## Top {len(ranked) or ''} designs by utility".replace("  ", " "), ""]
+    if not ranked:
+        return out + ["No valid design has a utility yet.", ""]
+    out += ["| design | operator | seed | utility | 90% interval | confidence | loss by rung |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in ranked:
+        forecast = r.forecast or {}
+        interval = f"[{signed(forecast.get('low'))}, {signed(forecast.get('high'))}]" if forecast else "n/a"
+        losses = ", ".join(f"{x.rung} {x.loss:.4f}" for x in sorted(r.rungs.values(), key=lambda x: x.n_params))
+        mark = " (best)" if r.id == run.best_id else ""
+        out.append(f"| `{r.id[:8]}`{mark} | {_operator(r, run)} | `{(r.parent_id or '-')[:8]}` | {signed(r.utility)} "
+                   f"| {interval} | {r.confidence:.2f} | {losses} |")
+    codes = run.codes
+    baseline_code = codes.get(run.baseline_id, "")
+    for r in ranked:
+        out += ["", f"### `{r.id}` ({_operator(r, run)})", "", "```diff",
+                block_diff(baseline_code, codes[r.id], r.id[:8]) if r.id in codes else "(code not in the history)",
+                "```"]
+    return out + [""]
+
+
+def _budget(run: RunData) -> list[str]:
+    s = run.summary
+    out = ["## Budget and stalls (summary.json)", "",
+           f"Accounting: {s.get('accounting', '?')}; charged attempts {s.get('charged_attempts', '?')}; a stalled or "
+           f"infra job is re-queued up to {s.get('requeue_limit', '?')} times, then quarantined, never charged.", "",
+           "| agent | submissions | charged | ok | invalid | stalled | infra | re-queued | quarantined "
+           "| stall rate | wasted s | seconds |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [(name, stats) for name, stats in (s.get("models") or {}).items()]
+    if s.get("verification"):
+        rows.append(("verification", s["verification"]))
+    for name, stats in rows:
+        outcomes: dict[str, Any] = stats.get("outcomes", {})
+        out.append(f"| {name} | {stats.get('submissions', 0)} | {stats.get('charged', 0)} | {outcomes.get('ok', 0)} "
+                   f"| {outcomes.get('invalid', 0)} | {outcomes.get('stalled', 0)} | {outcomes.get('infra', 0)} "
+                   f"| {stats.get('requeued', 0)} | {stats.get('quarantined', 0)} "
+                   f"| {stats.get('stall_rate', 0.0):.0%} | {stats.get('wasted_seconds', 0.0):.1f} "
+                   f"| {stats.get('seconds', 0.0):.1f} |")
+    tuning = s.get("tuning") or {}
+    if tuning.get("trials"):
+        out += ["", f"Learning-rate tuning: {tuning['trials']} trials for {tuning.get('designs', 0)} designs, "
+                    f"{tuning.get('seconds', 0.0):.0f} s (own budget, not charged)."]
+    return out + [""]
+
+
+def operator_stats(run: RunData) -> list[tuple[str, int, int, float | None, int]]:
+    """Per operator: designs made, valid ones, mean utility gain over the seed, and how many had both values."""
+    made: Counter = Counter()
+    valid: Counter = Counter()
+    gains: dict[str, list[float]] = defaultdict(list)
+    for r in run.designs:
+        name = str(r.operator.get("operator") or "?")
+        made[name] += 1
+        valid[name] += r.valid
+        seed = run.records.get(r.parent_id or "")
+        if r.valid and r.utility is not None and seed is not None and seed.utility is not None:
+            gains[name].append(r.utility - seed.utility)
+    return [(name, made[name], valid[name], sum(gains[name]) / len(gains[name]) if gains[name] else None,
+             len(gains[name])) for name in sorted(made, key=lambda n: (-made[n], n))]
+
+
+def _operators(run: RunData) -> list[str]:
+    stats = operator_stats(run)
+    out = ["## Operators", ""]
+    if not stats:
+        return out + ["No design was recorded, so there are no operator statistics.", ""]
+    out += ["| operator | designs | valid | mean utility gain over the seed | valued pairs |",
+            "| --- | --- | --- | --- | --- |"]
+    out += [f"| {name} | {n} | {v} | {signed(gain)} | {pairs} |" for name, n, v, gain, pairs in stats]
+    return out + [""]
+
+
+def _cache(cache: CacheReport) -> list[str]:
+    saved = cache.saved_train_seconds
+    out = ["## Fitness cache", "",
+           f"- Rung results: {cache.results} (baseline, design attempts and verifications; {cache.failed_evaluations} "
+           "failed evaluations are never cached and not counted)",
+           f"- Answered by the code hash: {cache.code_hits} ({cache.share('code'):.0%}); by the functional hash: "
+           f"{cache.functional_hits} ({cache.share('functional'):.0%}); trained: "
+           f"{cache.results - cache.code_hits - cache.functional_hits}",
+           f"- Training seconds saved: {saved['code'] + saved['functional']:.1f} s ({saved['code']:.1f} by code, "
+           f"{saved['functional']:.1f} by function), plus {cache.saved_compile_seconds:.1f} s of compilation; "
+           f"training seconds spent: {cache.spent_train_seconds:.1f} s",
+           f"- Hits on results trained earlier in this run: {cache.hits_from_this_run}; the other "
+           f"{cache.code_hits + cache.functional_hits - cache.hits_from_this_run} came from earlier runs sharing the "
+           "cache",
+           "- Functional hashes of the run's evaluated designs: "
+           + (", ".join(f"{n} {source}" for source, n in sorted(cache.hash_sources.items())) or "none"),
+           f"- Collision check ({cache.check}): {len(cache.groups)} functional hash(es) shared by several designs of "
+           f"this run, {len(cache.collisions)} inconsistent"]
+    if cache.unresolved_designs:
+        out.append(f"- {len(cache.unresolved_designs)} design(s) have no known functional hash and are not in the "
+                   "check (no hash in the history, none in the fitness cache): "
+                   + ", ".join(f"`{d[:8]}`" for d in cache.unresolved_designs))
+    for group in cache.groups:
+        verdict = "; ".join(group.problems) if group.problems else "consistent"
+        spread = "" if group.max_output_difference is None else \
+            f", largest output difference {group.max_output_difference:.1e}"
+        out.append(f"  - `{group.functional_hash[:12]}`: {', '.join(f'`{d[:8]}`' for d in group.design_ids)} "
+                   f"({group.distinct_codes} distinct source(s){spread}): {verdict}")
+    return out + [""]
