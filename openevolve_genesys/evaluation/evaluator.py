@@ -183,6 +183,7 @@ class ScalingLawEvaluator:
                    "data_fingerprint": payload.get("data_fingerprint")}
         artifacts["learning_curves"] = _curve_summary(rungs)
         artifacts["trained_rungs"] = payload.get("trained_rungs", [])
+        artifacts["device"] = payload.get("device")  # what the child trained on, after the engine pinned it
         return Evaluation("ok", metrics, artifacts, rungs)
 
     def _writable_paths(self) -> list[Path]:
