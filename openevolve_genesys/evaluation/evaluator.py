@@ -27,7 +27,7 @@ from openevolve_genesys.evaluation.program import framework_path
 from openevolve_genesys.evaluation.sandbox import run_in_sandbox
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.evaluation.tuning import tune_rung
-from openevolve_genesys.scaling.fit import fit_power_law, fit_summary
+from openevolve_genesys.scaling.fit import fit_log_linear, fit_power_law, fit_summary
 from openevolve_genesys.scaling.gap import forecast_gap
 from openevolve_genesys.training.profiles import LadderProfile, TrainConfig, get_profile
 from openevolve_genesys.training.runtime import cache_root
@@ -221,6 +221,8 @@ class ScalingLawEvaluator:
             metrics.update(forecast=gap.design_loss, forecast_low=gap.baseline_loss - gap.high,
                            forecast_high=gap.baseline_loss - gap.low, baseline_forecast=gap.baseline_loss,
                            forecast_gap=gap.mean)
+        elif len(set(n)) >= 2:  # no baseline law: the seed's line, extrapolated, with no interval to claim
+            metrics["forecast"] = float(fit_log_linear(n, loss).predict(target))
         if self.settings.fitness == "neg_slope":
             score = metrics.get("fitness")
         elif self.settings.fitness == "neg_loss":
