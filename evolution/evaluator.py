@@ -8,7 +8,9 @@ Stock OpenEvolve works with it as it is:
 ``evaluator.cascade_evaluation: true`` OpenEvolve calls ``evaluate_stage1`` (checks + the smallest
 rung(s)) and then ``evaluate_stage2`` (the rest). Settings come from the ``genesys:`` section of the
 YAML named by $GENESYS_CONFIG, else of ``configs/<framework>.yaml`` for the framework the program
-belongs to (recognised from its text outside the EVOLVE-BLOCK).
+belongs to (recognised from its text outside the EVOLVE-BLOCK). With ``genesys.tune.enabled`` each
+program, and the baseline once per worker process, first gets its own learning rate from a short sweep;
+the sweep's trials are cached, so stage 2 finds stage 1's rate without training again.
 
     python evolution/evaluator.py --test [--framework NAME] [--profile smoke]
 
@@ -27,9 +29,10 @@ from pathlib import Path
 
 from openevolve.evaluation_result import EvaluationResult
 
-from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
+from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import FRAMEWORKS, ProgramError, detect_framework, framework_path
-from openevolve_genesys.evaluation.settings import EvaluatorSettings, load_settings
+from openevolve_genesys.evaluation.settings import load_settings
+from openevolve_genesys.evaluation.tuning import tune_learning_rate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,7 +40,11 @@ REPO = Path(__file__).resolve().parents[1]
 @lru_cache(maxsize=None)
 def _evaluator(framework: str) -> ScalingLawEvaluator:
     config = os.environ.get("GENESYS_CONFIG") or REPO / "configs" / f"{framework}.yaml"
-    return ScalingLawEvaluator(load_settings(config, framework=framework))
+    evaluator = ScalingLawEvaluator(load_settings(config, framework=framework))
+    if evaluator.settings.tune.enabled:
+        tune = tune_learning_rate(evaluator, evaluator.template, evaluator.settings.tune)
+        evaluator.set_baseline_learning_rate(tune.best_learning_rate)
+    return evaluator
 
 
 def _evaluator_for(program_path: str) -> tuple[ScalingLawEvaluator, str]:
@@ -49,19 +56,28 @@ def _evaluator_for(program_path: str) -> tuple[ScalingLawEvaluator, str]:
     return _evaluator(framework), source
 
 
-def _result(evaluation: Evaluation) -> EvaluationResult:
+def _evaluate(evaluator: ScalingLawEvaluator, source: str, rungs: list[str] | None = None) -> EvaluationResult:
+    """Evaluate at the program's own learning rate in tune mode, else at the profile's."""
+    rate, note = None, ""
+    if evaluator.settings.tune.enabled:
+        tune = tune_learning_rate(evaluator, source, evaluator.settings.tune,
+                                  baseline_learning_rate=evaluator.baseline_learning_rate)
+        rate, note = tune.best_learning_rate, tune.note
+    evaluation = evaluator.evaluate(source, rungs, learning_rate=rate)
+    if note:
+        evaluation.artifacts["tune"] = note
     return EvaluationResult(metrics=evaluation.metrics, artifacts=evaluation.artifacts)
 
 
 def evaluate(program_path: str) -> EvaluationResult:
     evaluator, source = _evaluator_for(program_path)
-    return _result(evaluator.evaluate(source))
+    return _evaluate(evaluator, source)
 
 
 def evaluate_stage1(program_path: str) -> EvaluationResult:
     evaluator, source = _evaluator_for(program_path)
     names = [r.name for r in evaluator.profile.rungs[: evaluator.settings.stage1_rungs]]
-    return _result(evaluator.evaluate(source, names))
+    return _evaluate(evaluator, source, names)
 
 
 def evaluate_stage2(program_path: str) -> EvaluationResult:

@@ -56,7 +56,8 @@ def write_config(path: Path, url: str, accounting: str, first_token: float, stoc
     raw["checkpoint_interval"] = 0
     raw["llm"] = {"models": [{"name": "flaky-model", "api_base": url, "api_key": "benchmark", "weight": 1.0}],
                   "retries": 0, "retry_delay": 0, "timeout": int(stock_timeout)}
-    raw["genesys"].update(profile_overrides=SHORT_TRAINING, accounting=accounting,
+    # Tune mode is off: the LLM is what is measured, and sweeps would add the same seconds to both arms.
+    raw["genesys"].update(profile_overrides=SHORT_TRAINING, accounting=accounting, tune={"enabled": False},
                           stall={"first_token_seconds": first_token, "idle_seconds": first_token},
                           cache_path=str(path.with_suffix(".sqlite")))  # no run may reuse the other's results
     # Design attempts only (the LLM is what is measured): no verification beyond one per rung at the end.

@@ -2,8 +2,10 @@
 
 A design attempt asks the LLM (or the offline mutator) for a SEARCH/REPLACE diff of one unit, applies it,
 enforces the EVOLVE-BLOCK against the framework template (OpenEvolve 0.4.0 never does this in its
-workers) and evaluates the child at the smallest rung. A verification evaluates an existing design at
-one more rung. Both evaluate through the sandboxed ScalingLawEvaluator, so a hung or crashing program
+workers), tunes the child's learning rate when tune mode is on, and evaluates the child at the smallest
+rung at that rate. A verification evaluates an existing design at one more rung, at the design's rate.
+Both compare with the baseline at the baseline's own (tuned) rate, passed explicitly so that an engine's
+remote evaluator, which never saw the controller's, compares with the same baseline. Both evaluate through the sandboxed ScalingLawEvaluator, so a hung or crashing program
 costs one child process, never a worker.
 """
 
@@ -13,7 +15,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from openevolve.utils.code_utils import apply_diff_blocks, extract_diffs
 
@@ -21,6 +23,7 @@ from openevolve_genesys.controller.accounting import classify_evaluation
 from openevolve_genesys.engine import Engine
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import ProgramError, enforce_template
+from openevolve_genesys.evaluation.tuning import TuneResult
 from openevolve_genesys.llm.streaming import LLMRequestRejected, classify_llm_error
 
 OPERATOR_LINE = re.compile(r"^\s*Operator:\s*(.+?)\s*$", re.MULTILINE)
@@ -43,6 +46,15 @@ class DesignAttempt:
     notes: list[str] = field(default_factory=list)
     attempt_class: str = ""  # ok, invalid, stalled or infra (controller/accounting.py)
     requeues: int = 0  # how many times this same seed and prompt were re-queued after a stall or infra fault
+    tune: TuneResult | None = None  # the learning-rate sweep, in tune mode
+
+    @property
+    def learning_rate(self) -> float | None:
+        """The rate the child trains at: its tuned one, or None for the profile's."""
+        return self.tune.best_learning_rate if self.tune is not None else None
+
+
+Tuner = Callable[[str], TuneResult]  # a program's source -> its learning-rate sweep
 
 
 def ask_llm(llm: Any, prompt: dict[str, str], timeout: float) -> str:
@@ -68,8 +80,10 @@ def apply_response(seed_code: str, response: str, template: str, policy: str) ->
 
 
 def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_timeout: float,
-                       evaluator: ScalingLawEvaluator, rungs: list[str], engine: Engine | None = None) -> DesignAttempt:
-    """Ask, apply, enforce, evaluate. ``engine`` runs the evaluation (default: the evaluator, in process)."""
+                       evaluator: ScalingLawEvaluator, rungs: list[str], engine: Engine | None = None,
+                       tuner: Tuner | None = None) -> DesignAttempt:
+    """Ask, apply, enforce, tune, evaluate. ``engine`` runs the evaluation (default: the evaluator, in
+    process); ``tuner`` (tune mode) sweeps the child's learning rate first, outside the attempt budget."""
     start = time.perf_counter()
     try:
         attempt.response = ask_llm(llm, attempt.prompt, llm_timeout)
@@ -89,7 +103,11 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
         except ProgramError as err:
             attempt.failure, attempt.message = err.kind, err.message
     if attempt.child_code is not None:
-        attempt.evaluation = (engine or evaluator).evaluate(attempt.child_code, rungs)
+        if tuner is not None:
+            attempt.tune = tuner(attempt.child_code)
+        attempt.evaluation = (engine or evaluator).evaluate(
+            attempt.child_code, rungs, learning_rate=attempt.learning_rate,
+            baseline_learning_rate=evaluator.baseline_learning_rate)
         attempt.attempt_class = classify_evaluation(attempt.evaluation)
     elif not attempt.attempt_class:
         attempt.attempt_class = "invalid"  # an answer without a usable diff is a real, failed attempt
@@ -105,11 +123,14 @@ class Verification:
     seconds: float = 0.0
     attempt_class: str = ""
     requeues: int = 0
+    learning_rate: float | None = None  # the design's tuned rate; None: the profile's
 
 
-def run_verification(job: Verification, code: str, evaluator: ScalingLawEvaluator | Engine) -> Verification:
+def run_verification(job: Verification, code: str, evaluator: ScalingLawEvaluator | Engine,
+                     baseline_learning_rate: float | None = None) -> Verification:
     start = time.perf_counter()
-    job.evaluation = evaluator.evaluate(code, [job.rung])
+    job.evaluation = evaluator.evaluate(code, [job.rung], learning_rate=job.learning_rate,
+                                        baseline_learning_rate=baseline_learning_rate)
     job.attempt_class = classify_evaluation(job.evaluation)
     job.seconds = time.perf_counter() - start
     return job

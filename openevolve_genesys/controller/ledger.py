@@ -39,6 +39,7 @@ class RunLedger:
         charged = self.accounting.charges(event["class"])
         self.accounting.record(event["model"], event["class"], seconds=event["seconds"],
                                requeued=event["requeued"], quarantined=event["quarantined"])
+        self._apply_tune(event)
         if charged:
             self.attempts = event["attempt"]
             self.design_seconds += event["seconds"]
@@ -51,15 +52,16 @@ class RunLedger:
             operator={"unit": event["unit"], "operator": event["operator"], "model": event["model"]},
             outcome=event["outcome"], check=event["metrics"].get("check"),
             rungs={name: _rung_record(name, r) for name, r in event["rungs"].items()},
-            feedback=_feedback(event),
+            feedback=_feedback(event), learning_rate=event.get("learning_rate"), tune=event.get("tune"),
         )
         program = Program(id=event["id"], code=event["code"], parent_id=event["seed_id"],
                           iteration_found=event["attempt"], metrics=_numeric(event["metrics"]),
                           metadata={"operator": event["operator"], "outcome": event["outcome"]})
         self.database.add_design(program, record)
-        log.info("attempt %d/%d: %s from %s -> %s (utility %s)", event["attempt"], self.max_attempts,
+        rate = f", lr {record.learning_rate:.3g}" if record.learning_rate else ""
+        log.info("attempt %d/%d: %s from %s -> %s (utility %s%s)", event["attempt"], self.max_attempts,
                  event["operator"], event["seed_id"][:8], event["outcome"],
-                 _fmt(self.database.records[event["id"]].utility))
+                 _fmt(self.database.records[event["id"]].utility), rate)
 
     def _apply_verification(self, event: dict) -> None:
         self.accounting.record_verification(event["class"], seconds=event["seconds"], requeued=event["requeued"],
@@ -83,9 +85,15 @@ class RunLedger:
         record = DesignRecord(id=BASELINE_ID, parent_id=None, code_hash=code_hash(event["code"]), iteration=0,
                               operator={"operator": "baseline"}, outcome="ok", check=None,
                               rungs={name: _rung_record(name, r) for name, r in event["rungs"].items()},
-                              feedback="")
+                              feedback="", learning_rate=event.get("learning_rate"), tune=event.get("tune"))
+        self._apply_tune(event)
         program = Program(id=BASELINE_ID, code=event["code"], iteration_found=0, metrics=_numeric(event["metrics"]))
         self.database.add_design(program, record)
+
+    def _apply_tune(self, event: dict) -> None:
+        tune = event.get("tune")  # absent in runs without tune mode and in histories older than it
+        if tune:
+            self.accounting.record_tuning(tune["trained"], tune["seconds"])
 
 
 def curve_text(record: DesignRecord) -> str:

@@ -4,6 +4,9 @@ Read it top to bottom: set-up -> baseline -> the loop (choose a job, run it in a
 its result) -> checkpoints and the best program. The worker threads only wait: each evaluation runs in
 its own sandboxed process, so a hung program is reaped by the sandbox's heartbeat limit and can never
 poison the next evaluation (both defects of OpenEvolve 0.4.0's process pool).
+
+In tune mode (``genesys.tune``) the baseline and every new design first get their own learning rate from
+a short sweep with its own budget; the rate is recorded with the design and every later rung trains at it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from openevolve_genesys.controller.llm import llm_timeout, make_design_agent
 from openevolve_genesys.engine import make_engine
 from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import block_classes
+from openevolve_genesys.evaluation.tuning import TuneBudget, TuneResult, tune_learning_rate
 from openevolve_genesys.llm.streaming import LLMRequestRejected
 from openevolve_genesys.prompts.sampler import PromptRequest, PromptSampler, ReferenceDesign
 from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
@@ -67,6 +71,8 @@ class GenesysRun:
             shutil.copyfile(config.path, self.output / "config.yaml")
         self.accounting = Accounting(requeue_limit=g.run.requeue_limit, charge_all=g.run.accounting == "stock")
         self.ledger = RunLedger(self.database, self.accounting, self.max_attempts)
+        self.tune_settings = g.evaluator.tune
+        self.tune_budget = TuneBudget(self.tune_settings.budget)
         self._requeued: deque[DesignAttempt | Verification] = deque()  # stalled or infra jobs to run again
         self._in_flight: set[tuple[str, str]] = set()  # (design, rung) being verified
 
@@ -128,7 +134,8 @@ class GenesysRun:
                                                        busy=self._in_flight)
             if verify is not None:
                 self._in_flight.add((verify.design_id, verify.rung))
-                return Verification(verify.design_id, verify.rung)
+                return Verification(verify.design_id, verify.rung,
+                                    learning_rate=self.database.records[verify.design_id].learning_rate)
         if budget_spent:
             return None
         choice = self.selector.select_design(self.database.records, BASELINE_ID, progress)
@@ -144,6 +151,7 @@ class GenesysRun:
             framework=self.evaluator.settings.framework, seed_code=seed.code, seed_curve=curve_text(record),
             unit=choice.unit, attempt=self.ledger.attempts + 1, instruction=choice.instruction,
             references=references, library_refs=choice.library_refs, feedback=record.feedback,
+            tuned=self.tune_settings.enabled,
         )
         return DesignAttempt(choice.seed_id, choice.unit, self.sampler.build(request))
 
@@ -151,8 +159,15 @@ class GenesysRun:
         if isinstance(job, DesignAttempt):
             seed_code = self.database.get(job.seed_id).code
             return run_design_attempt(job, seed_code, self.llm, self.llm_timeout, self.evaluator, self.rungs[:1],
-                                      self.engine)
-        return run_verification(job, self.database.get(job.design_id).code, self.engine)
+                                      self.engine, self._tune if self.tune_settings.enabled else None)
+        return run_verification(job, self.database.get(job.design_id).code, self.engine,
+                                self.evaluator.baseline_learning_rate)
+
+    def _tune(self, source: str) -> TuneResult:
+        """The learning-rate sweep of tune mode, on the run's engine and charged to the tune budget only."""
+        return tune_learning_rate(self.evaluator, source, self.tune_settings, engine=self.engine,
+                                  budget=self.tune_budget,
+                                  baseline_learning_rate=self.evaluator.baseline_learning_rate)
 
     # -- recording ----------------------------------------------------------------------------
     def _record(self, job: DesignAttempt | Verification) -> None:
@@ -170,6 +185,7 @@ class GenesysRun:
                  "seed_id": job.seed_id, "unit": job.unit, "operator": job.operator, "model": job.model,
                  "class": job.attempt_class, "failure": job.failure, "message": job.message, "code": job.child_code,
                  "notes": job.notes, "seconds": job.seconds, "llm_seconds": job.llm_seconds,
+                 "learning_rate": job.learning_rate, "tune": job.tune.to_dict() if job.tune else None,
                  "outcome": evaluation.outcome if evaluation else job.failure,
                  "rungs": evaluation.rungs if evaluation else {}, "metrics": evaluation.metrics if evaluation else {},
                  "artifacts": short_artifacts(evaluation), **self._retry_fate(job)}
@@ -185,7 +201,8 @@ class GenesysRun:
                 retry: DesignAttempt | Verification = DesignAttempt(job.seed_id, job.unit, job.prompt,
                                                                     requeues=job.requeues + 1)
             else:
-                retry = Verification(job.design_id, job.rung, requeues=job.requeues + 1)
+                retry = Verification(job.design_id, job.rung, requeues=job.requeues + 1,
+                                     learning_rate=job.learning_rate)
                 self._in_flight.add((retry.design_id, retry.rung))
             self._requeued.append(retry)
             return {"requeues": job.requeues, "requeued": True, "quarantined": False}
@@ -193,10 +210,16 @@ class GenesysRun:
         return {"requeues": job.requeues, "requeued": False, "quarantined": True}
 
     def _evaluate_baseline(self) -> None:
+        """The template at every rung; in tune mode at its own swept rate, which every comparison then uses."""
+        tune = self._tune(self.evaluator.template) if self.tune_settings.enabled else None
+        if tune is not None:
+            self.evaluator.set_baseline_learning_rate(tune.best_learning_rate)
+            log.info("baseline learning rate: %s", tune.note)
         evaluation = self.evaluator.baseline()
         code = self.evaluator.template
         event = {"type": "baseline", "id": BASELINE_ID, "code": code, "rungs": evaluation.rungs,
-                 "metrics": evaluation.metrics}
+                 "metrics": evaluation.metrics, "learning_rate": self.evaluator.baseline_learning_rate,
+                 "tune": tune.to_dict() if tune else None}
         self.history.append(event)
         self.ledger.apply(event)
 
@@ -207,6 +230,9 @@ class GenesysRun:
             return False
         for event in events:
             self.ledger.apply(event)
+        # Designs were compared with the baseline at its recorded rate; new ones must be too.
+        self.evaluator.set_baseline_learning_rate(self.database.records[BASELINE_ID].learning_rate)
+        self.tune_budget.trained = int(self.accounting.tuning["trials"])
         state_path = self.output / "state.json"
         if state_path.exists():
             self.selector.load_state_dict(json.loads(state_path.read_text())["selector"])
@@ -221,6 +247,7 @@ class GenesysRun:
                 "seconds": {"design": ledger.design_seconds, "verify": ledger.verify_seconds},
                 "rung_budgets": rung_budgets(self.rungs, designs, settings.halving_ratio, settings.min_per_rung),
                 "rung_usage": rung_usage(records.values(), self.rungs, BASELINE_ID),
+                "tune": self.tune_budget.state_dict() if self.tune_settings.enabled else None,
                 "selector": self.selector.state_dict()}
 
     def _checkpoint_if_due(self) -> None:

@@ -38,7 +38,9 @@ class PromptRequest:
     seed_curve: str
     unit: str
     attempt: int
-    mode: str = "submit"  # "submit" or "tune" (the budget layer tells the agent which)
+    # Tune mode (genesys.tune.enabled): the design's learning rate is swept on a cheap target before it is
+    # verified, so the agent submits architectures and leaves optimiser constants alone.
+    tuned: bool = False
     instruction: str | None = None
     references: Sequence[ReferenceDesign] = ()
     library_refs: Sequence[str] = ()
@@ -72,7 +74,7 @@ class PromptSampler:
         system = string.Template(self._templates["system.txt"]).safe_substitute(
             framework_rules=framework_rules(request.framework))
         user = string.Template(self._templates["design.txt"]).safe_substitute(
-            framework=request.framework, attempt=request.attempt, mode=_mode_text(request.mode),
+            framework=request.framework, attempt=request.attempt, mode=_mode_text(request.tuned),
             seed_code=request.seed_code.rstrip(), seed_curve=request.seed_curve or "(not yet verified)",
             unit=request.unit, units=", ".join(u for u in block_classes(request.seed_code) if u != "Mixer"),
             instruction=request.instruction or "None: choose the change you expect to scale best.",
@@ -93,10 +95,12 @@ class PromptSampler:
         return "\n\n".join(parts) or "None."
 
 
-def _mode_text(mode: str) -> str:
-    if mode == "tune":
-        return "tune (a cheap learning-rate trial of the seed; not charged as a design attempt)"
-    return "submit (a real design attempt, charged to the budget and verified on the ladder)"
+def _mode_text(tuned: bool) -> str:
+    submit = "submit (a real design attempt, charged to the budget and verified on the ladder)"
+    if tuned:
+        return (f"{submit}; its learning rate is then tuned automatically by a short sweep that is not charged, "
+                "so change the architecture, not optimiser constants")
+    return f"{submit}; it trains at the profile's learning rate, as the baseline does"
 
 
 def framework_rules(framework: str) -> str:

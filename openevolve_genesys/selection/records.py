@@ -34,6 +34,9 @@ class DesignRecord:
     rungs: dict[str, RungRecord] = field(default_factory=dict)
     failed_rungs: dict[str, str] = field(default_factory=dict)  # rung -> outcome of a failed verification
     feedback: str = ""
+    # Tune mode: the rate every rung of this design trains at (None: the profile's) and the sweep that chose it.
+    learning_rate: float | None = None
+    tune: dict[str, Any] | None = None
     # Derived by valuation.value_design; None until the design has a verified rung.
     utility: float | None = None
     confidence: float = 0.0

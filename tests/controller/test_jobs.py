@@ -5,11 +5,13 @@ import asyncio
 import pytest
 
 from broken_programs import HAZARDS, TEMPLATE
-from openevolve_genesys.controller.jobs import DesignAttempt, apply_response, run_design_attempt
-from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
+from openevolve_genesys.controller.jobs import (DesignAttempt, Verification, apply_response, run_design_attempt,
+                                                run_verification)
+from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import ProgramError, split_block
 from openevolve_genesys.evaluation.sandbox import SandboxLimits
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
+from openevolve_genesys.evaluation.tuning import TuneResult
 
 PROMPT = {"system": "s", "user": "u"}
 SQRT_LINE = next(line for line in TEMPLATE.splitlines() if "math.sqrt(" in line)
@@ -97,3 +99,42 @@ def test_a_hung_design_is_reaped_and_does_not_poison_the_next(tmp_path):
     fine = run_design_attempt(DesignAttempt("baseline", "Coefficients", PROMPT), TEMPLATE, llm, 5, evaluator, ["r0"])
     assert fine.evaluation.outcome == "ok", fine.evaluation.artifacts.get("message")
     assert fine.operator == "Coefficients:test"
+
+
+class RecordingEvaluator:
+    """Records what it is asked to evaluate, in order, and answers ok at every rung."""
+
+    template = TEMPLATE
+    settings = EvaluatorSettings()
+    baseline_learning_rate = 7e-4
+
+    def __init__(self):
+        self.calls = []
+
+    def evaluate(self, source, rungs, **options):
+        self.calls.append(("evaluate", source, options))
+        return Evaluation("ok", {"outcome": "ok"}, {}, {r: {"n_params": 1, "final_eval_loss": 5.0} for r in rungs})
+
+
+def test_tune_mode_sweeps_the_child_first_and_trains_it_at_its_own_rate_against_the_tuned_baseline():
+    evaluator = RecordingEvaluator()
+    swept = TuneResult(best_learning_rate=2e-3, trials=(), seconds=1.0, base_learning_rate=1e-3)
+
+    def tuner(source):
+        evaluator.calls.append(("tune", source, {}))
+        return swept
+
+    attempt = run_design_attempt(DesignAttempt("baseline", "Coefficients", PROMPT), TEMPLATE,
+                                 ScriptedLLM(whole_block_diff(IMPROVED)), 5, evaluator, ["r0"], tuner=tuner)
+    assert [c[0] for c in evaluator.calls] == ["tune", "evaluate"]
+    assert evaluator.calls[0][1] == evaluator.calls[1][1] == attempt.child_code
+    assert evaluator.calls[1][2] == {"learning_rate": 2e-3, "baseline_learning_rate": 7e-4}
+    assert attempt.tune is swept and attempt.learning_rate == 2e-3 and attempt.attempt_class == "ok"
+
+    untuned = run_design_attempt(DesignAttempt("baseline", "Coefficients", PROMPT), TEMPLATE,
+                                 ScriptedLLM(whole_block_diff(IMPROVED)), 5, evaluator, ["r0"])
+    assert untuned.tune is None and evaluator.calls[-1][2]["learning_rate"] is None  # the profile's rate
+
+    verification = run_verification(Verification("d1", "r2", learning_rate=2e-3), IMPROVED, evaluator, 7e-4)
+    assert evaluator.calls[-1][1:] == (IMPROVED, {"learning_rate": 2e-3, "baseline_learning_rate": 7e-4})
+    assert verification.attempt_class == "ok"

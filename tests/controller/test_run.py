@@ -10,6 +10,8 @@ import time
 import pytest
 
 import openevolve_genesys
+from openevolve_genesys.config import load_run_config
+from openevolve_genesys.controller.run import GenesysRun
 from openevolve_genesys.evaluation.program import FRAMEWORKS, framework_path
 from run_configs import ROOT, events, run_config
 
@@ -83,3 +85,37 @@ def test_ctrl_c_saves_and_kill_9_loses_nothing_on_resume(tmp_path):
     assert after[:len(finished)] == finished  # every finished evaluation survived kill -9
     assert [e["type"] for e in after].count("baseline") == 1
     assert [e["attempt"] for e in after if e["type"] == "design"] == [1, 2, 3]
+
+
+def test_tune_mode_gives_the_baseline_and_each_design_its_own_rate(tmp_path):
+    tune = {"enabled": True, "grid": [1.0, 3.0], "steps_fraction": 0.5}
+    config = run_config(tmp_path, "coefficient_dynamics", workers=2, tune=tune)
+    output = tmp_path / "run"
+    openevolve_genesys.run(str(config), iterations=2, output=str(output), profile="smoke")
+    log = events(output)
+
+    def best_trial_rate(sweep):
+        return min((t for t in sweep["trials"] if t["outcome"] == "ok"), key=lambda t: t["loss"])["learning_rate"]
+
+    baseline = next(e for e in log if e["type"] == "baseline")
+    base_lr = baseline["learning_rate"]
+    assert baseline["tune"]["tuned"] and len(baseline["tune"]["trials"]) == 2
+    assert base_lr == baseline["metrics"]["learning_rate"] == best_trial_rate(baseline["tune"])
+    designs = [e for e in log if e["type"] == "design"]
+    assert [e["attempt"] for e in designs] == [1, 2]  # sweeps are not attempts
+    evaluated = [e for e in designs if e["outcome"] == "ok"]
+    assert evaluated
+    for design in evaluated:
+        assert design["learning_rate"] == design["metrics"]["learning_rate"] == best_trial_rate(design["tune"])
+        assert design["metrics"]["baseline_learning_rate"] == base_lr  # compared with the tuned baseline
+    rates = {e["id"]: e["learning_rate"] for e in evaluated}
+    verified = [e for e in log if e["type"] == "verify" and e["outcome"] == "ok"]
+    assert verified and all(e["metrics"]["learning_rate"] == rates[e["design_id"]] for e in verified)
+    assert all(e["metrics"]["baseline_learning_rate"] == base_lr for e in verified)
+    trained = sum(e["tune"]["trained"] for e in [baseline, *designs] if e.get("tune"))
+    assert json.loads((output / "summary.json").read_text())["tuning"]["trials"] == trained > 0
+    assert json.loads((output / "state.json").read_text())["tune"]["trained"] == trained
+
+    resumed = GenesysRun(load_run_config(config), output)  # a resume compares with the same baseline
+    assert resumed._replay()
+    assert resumed.evaluator.baseline_learning_rate == base_lr and resumed.tune_budget.trained == trained

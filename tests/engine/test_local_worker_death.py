@@ -28,15 +28,19 @@ def test_a_killed_evaluation_is_requeued_and_the_run_completes(tmp_path):
     while not any(e["type"] == "baseline" for e in events(output)):  # the baseline is done: the next is a design
         assert run.poll() is None and time.monotonic() < deadline, run.stdout.read() if run.poll() else "timeout"
         time.sleep(0.5)
-    while not _sandbox_children(run):
+    # The baseline's child may still be exiting and a design may be a cache hit with no child at all:
+    # wait for a child that was not there when the baseline ended, and kill that one.
+    before = set(_sandbox_children(run))
+    while not (fresh := set(_sandbox_children(run)) - before):
         assert run.poll() is None and time.monotonic() < deadline
         time.sleep(0.2)
     time.sleep(2)
-    for pid in _sandbox_children(run):
+    for pid in fresh:
         os.kill(pid, signal.SIGKILL)
     assert run.wait(timeout=900) == 0, run.stdout.read()
     designs = [e for e in events(output) if e["type"] == "design"]
-    killed = designs[0]
-    assert (killed["class"], killed["requeued"], killed["attempt"]) == ("infra", True, None), killed["message"]
+    killed = [e for e in designs if e["class"] == "infra"]
+    assert len(killed) == 1 and (killed[0]["requeued"], killed[0]["attempt"]) == (True, None), designs
     assert [e["attempt"] for e in designs if e["attempt"]] == [1, 2]
-    assert designs[1]["seed_id"] == killed["seed_id"]
+    retried = designs[designs.index(killed[0]) + 1]
+    assert retried["seed_id"] == killed[0]["seed_id"] and retried["attempt"] is not None
