@@ -45,6 +45,9 @@ class RunSettings:
     requeue_limit: int = 2  # a stalled or infra job runs again this many times before it is quarantined
     devices: tuple[str, ...] = ()  # pin evaluations: one slot per entry, e.g. ["0"] (a CUDA id) or ["cpu"]
     accounting: str = "genesys"  # "stock": charge every submission and use OpenEvolve's own LLM client (A/B only)
+    # Each OpenEvolve checkpoint holds every program, so keeping all of them grows as attempts squared;
+    # a resume needs none of them (it replays history.jsonl). 0 keeps all.
+    keep_checkpoints: int = 3
 
     def __post_init__(self) -> None:
         if self.mutator not in ("auto", "offline", "llm"):
@@ -55,6 +58,8 @@ class RunSettings:
             raise ValueError(f"accounting must be genesys or stock, got {self.accounting!r}")
         if self.requeue_limit < 0:
             raise ValueError(f"requeue_limit must be >= 0, got {self.requeue_limit}")
+        if self.keep_checkpoints < 0:
+            raise ValueError(f"keep_checkpoints must be >= 0 (0 keeps all), got {self.keep_checkpoints}")
         object.__setattr__(self, "devices", tuple(str(d) for d in self.devices))
 
 

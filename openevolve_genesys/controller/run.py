@@ -261,6 +261,7 @@ class GenesysRun:
         write_json_atomic(self.output / "state.json", self._state())
         checkpoint = self.output / "checkpoints" / f"checkpoint_{self.ledger.attempts}"
         self.database.save(str(checkpoint), self.ledger.attempts)
+        _prune_checkpoints(checkpoint.parent, self.config.genesys.run.keep_checkpoints)
         write_json_atomic(self.output / "summary.json", self.accounting.summary())
         best = self.database.best_design()
         if best is not None:
@@ -273,6 +274,16 @@ class GenesysRun:
         logging.shutdown()
         # Sandboxed children notice their parent is gone and stop themselves.
         os._exit(130)
+
+
+def _prune_checkpoints(folder: Path, keep: int) -> None:
+    """Remove all but the newest ``keep`` checkpoints (0: keep all); the newest is written before this runs."""
+    if keep <= 0:
+        return
+    numbered = sorted((int(p.name.rpartition("_")[2]), p) for p in folder.glob("checkpoint_*")
+                      if p.name.rpartition("_")[2].isdigit())
+    for _, old in numbered[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _why(job: DesignAttempt | Verification) -> str:

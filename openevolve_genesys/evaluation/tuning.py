@@ -230,7 +230,21 @@ def tune_learning_rate(evaluator: Any, source: str, settings: TuneSettings, *, e
         return result(base, trials, False, f"every trial failed ({', '.join(kinds)}); the profile's rate is used")
     return result(best.learning_rate, trials, True,
                   f"{best.learning_rate:.3g} (x{best.learning_rate / base:.3g} the profile's rate): "
-                  f"eval loss {best.loss:.4f} after {best.steps} steps at {rung}")
+                  f"eval loss {best.loss:.4f} after {best.steps} steps at {rung}{_edge(best, settings, base)}")
+
+
+def _edge(best: TuneTrial, settings: TuneSettings, base: float) -> str:
+    """A winner at the grid's edge says the optimum may lie beyond it; the user should know."""
+    multiplier = best.learning_rate / base
+    if len(settings.grid) < 2:
+        return ""
+    if math.isclose(multiplier, max(settings.grid)):
+        side = "highest"
+    elif math.isclose(multiplier, min(settings.grid)):
+        side = "lowest"
+    else:
+        return ""
+    return f"; the grid's {side} rate won, so a wider tune.grid may find a better one"
 
 
 def _run_trial(runner: _Evaluates, source: str, rung: str, learning_rate: float, train: Mapping[str, Any],

@@ -98,11 +98,16 @@ class FakeEvaluator:
 def test_successive_halving_keeps_the_better_half_and_trains_it_longer():
     fake = FakeEvaluator()
     result = tune_learning_rate(fake, "src", TuneSettings(grid=(0.25, 0.5, 1.0, 2.0, 6.0), halving=True))
-    assert result.best_learning_rate == pytest.approx(2 * RATE) and result.tuned
+    assert result.best_learning_rate == pytest.approx(2 * RATE) and result.tuned and "wider" not in result.note
     assert sorted(c for c in fake.calls if c[1] == 12) == [(1.0, 12), (2.0, 12)]  # the last round: the two best
     assert [steps for _, steps in fake.calls] == [3] * 5 + [6] * 3 + [12] * 2
     assert len(fake.calls) == TuneSettings(grid=(1, 2, 3, 4, 5), halving=True).max_trials() == 10
     assert TuneResult.from_dict(result.to_dict()) == result
+
+
+def test_a_winner_at_the_edge_of_the_grid_is_flagged():
+    result = tune_learning_rate(FakeEvaluator(), "src", TuneSettings(grid=(0.25, 0.5, 1.0)))
+    assert result.best_learning_rate == pytest.approx(RATE) and "highest rate won" in result.note
 
 
 def test_a_failure_another_rate_would_not_fix_stops_the_sweep_and_all_failures_fall_back():
