@@ -1,5 +1,8 @@
 """`openevolve CONFIG.yaml [...]`: run an evolution from one YAML (OpenEvolve's sections plus `genesys:`), or
-several side by side, one per config."""
+several side by side, one per config.
+
+Subcommands on a run folder: `openevolve report RUN_DIR` (plots and a summary) and
+`openevolve validate RUN_DIR --seeds K` (retrain the top designs and the baseline at K fresh seeds)."""
 
 from __future__ import annotations
 
@@ -56,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         from openevolve_genesys.report.cli import main as report_main
 
         return report_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="openevolve", description=__doc__)
+    if argv[:1] == ["validate"]:  # `openevolve validate RUN_DIR --seeds K`: retrain the winners at K seeds
+        from openevolve_genesys.validation.cli import main as validate_main
+
+        return validate_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="openevolve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("configs", nargs="+", metavar="config",
                         help="run YAML, e.g. configs/coefficient_dynamics.yaml; several run side by side")
     parser.add_argument("--iterations", type=int, default=None, help="design attempts (default: max_iterations)")

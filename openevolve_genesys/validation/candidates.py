@@ -1,0 +1,127 @@
+"""Which designs a validation retrains: the baseline and the top designs of a run, read from its folder.
+
+``history.jsonl`` is the ground truth: it is folded through the run's own ledger (controller/ledger.py),
+exactly as ``--resume`` rebuilds a run, so utility and confidence are what the run itself had, and a
+folder whose checkpoint is missing or older than its history is still validated correctly. The code
+and the learning rate of every design come from its design event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openevolve_genesys.config import RunConfig, load_run_config
+from openevolve_genesys.report.load import RunFolderError, read_history
+from openevolve_genesys.selection.records import DesignRecord
+from openevolve_genesys.strict import ConfigError
+
+BASELINE_ID = "baseline"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A design to retrain, with what the run knew about it."""
+
+    id: str
+    code: str
+    learning_rate: float | None  # its tuned rate; None: the profile's
+    utility: float | None = None
+    confidence: float = 0.0
+    confident: bool = False  # confidence at or above the run's threshold
+    rungs_verified: tuple[str, ...] = ()
+    operator: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("code")
+        data["rungs_verified"] = list(self.rungs_verified)
+        return data
+
+
+@dataclass(frozen=True)
+class RunCandidates:
+    config: RunConfig
+    events: list[dict[str, Any]]
+    baseline: Candidate
+    designs: list[Candidate]  # best first
+    valid_designs: int  # how many designs had a verified rung (the pool the top ones were taken from)
+
+
+def read_run_config(run_dir: Path, config: str | Path | None = None) -> RunConfig:
+    """The run's YAML: ``config`` when given, else the copy the run keeps in its folder."""
+    path = Path(config) if config else run_dir / "config.yaml"
+    if not path.is_file():
+        raise RunFolderError(f"{path} is missing: the run copies its YAML there when it starts; pass the YAML it "
+                             "was started with as --config CONFIG.yaml")
+    try:
+        return load_run_config(path)
+    except (ConfigError, ValueError) as err:
+        raise RunFolderError(f"the run config cannot be read: {err}") from None
+
+
+def load_candidates(run_dir: str | Path, *, top: int = 3, config: str | Path | None = None) -> RunCandidates:
+    """The baseline and the ``top`` best designs with at least one verified rung; confident designs (the
+    run's confidence threshold) rank before the others, each group by utility."""
+    if top < 1:
+        raise ValueError(f"--top must be at least 1, got {top}")
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder} is not a folder; pass the run folder that `openevolve CONFIG.yaml --output "
+                             "RUN_DIR` wrote (default runs/<config name>)")
+    run_config = read_run_config(folder, config)
+    events = read_history(folder / "history.jsonl")
+    records = replay(events, run_config)
+    codes = {e["id"]: e["code"] for e in events if e["type"] in ("baseline", "design") and e.get("code")}
+    threshold = run_config.genesys.selector.confidence_threshold
+    baseline = _candidate(records[BASELINE_ID], codes[BASELINE_ID], threshold)
+    valid = [r for r in records.values() if r.id != BASELINE_ID and r.valid and r.utility is not None]
+    if not valid:
+        raise RunFolderError(f"{folder / 'history.jsonl'} has no design with a verified rung, so there is nothing to "
+                             "validate; let the run go on (`openevolve CONFIG.yaml --output "
+                             f"{folder} --resume --iterations N`) until a design passes its first rung")
+    valid.sort(key=lambda r: (r.confidence >= threshold, r.utility, r.confidence), reverse=True)
+    designs = [_candidate(r, codes[r.id], threshold) for r in valid[:top]]
+    return RunCandidates(run_config, events, baseline, designs, len(valid))
+
+
+def replay(events: list[dict[str, Any]], config: RunConfig) -> dict[str, DesignRecord]:
+    """Design records as the run had them after its last event, valued with the run's own settings."""
+    from openevolve_genesys.controller.accounting import Accounting
+    from openevolve_genesys.controller.ledger import RunLedger
+    from openevolve_genesys.selection.database import GenesysDatabase
+
+    g = config.genesys
+    # No db_path: the database must not load OpenEvolve's checkpoint, only what the history says.
+    database_config = dataclasses.replace(config.openevolve.database, db_path=None)
+    quiet = [logging.getLogger(name) for name in ("openevolve_genesys.controller.ledger", "openevolve.database")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:  # the replay would log every attempt again
+        logger.setLevel(logging.WARNING)
+    try:
+        database = GenesysDatabase(database_config, baseline_id=BASELINE_ID, target_n=g.evaluator.target_n,
+                                   noise_sd=g.selector.noise_sd, slope_prior_sd=g.selector.slope_prior_sd,
+                                   confidence_threshold=g.selector.confidence_threshold)
+        ledger = RunLedger(database, Accounting(requeue_limit=g.run.requeue_limit), max_attempts=0)
+        for number, event in enumerate(events, start=1):
+            try:
+                ledger.apply(event)
+            except (KeyError, TypeError, ValueError) as err:
+                raise RunFolderError(f"history event {number} ({event.get('type')} "
+                                     f"{event.get('id') or event.get('design_id')}) is incomplete "
+                                     f"({type(err).__name__}: {err}); is this history written by this version of "
+                                     "openevolve-genesys?") from None
+    finally:
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
+    return database.records
+
+
+def _candidate(record: DesignRecord, code: str, threshold: float) -> Candidate:
+    return Candidate(id=record.id, code=code, learning_rate=record.learning_rate, utility=record.utility,
+                     confidence=record.confidence, confident=record.confidence >= threshold,
+                     rungs_verified=tuple(sorted(record.rungs, key=lambda n: record.rungs[n].n_params)),
+                     operator=str(record.operator.get("operator") or ""))

@@ -1,0 +1,74 @@
+"""Run a validation plan: train what the journal does not hold yet, journaling each result as it lands.
+
+Trainings that failed for reasons outside the design (a stall, a killed worker, a failed baseline) are
+not journaled, so a rerun tries them again; a design's own failure (a failed check, a diverged loss) is
+deterministic for its seed and is journaled like a success. When the baseline failed at a seed, that
+seed's designs are not trained: there would be nothing to pair them with.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tqdm import tqdm
+
+from openevolve_genesys.validation.journal import Journal, TrainingResult
+from openevolve_genesys.validation.plan import TrainingJob, ValidationPlan
+
+log = logging.getLogger(__name__)
+JOURNALED = ("ok", "invalid")
+
+
+@dataclass
+class RunOutcome:
+    """What the plan's trainings gave: journaled results (this setup), and what is still missing."""
+
+    results: list[TrainingResult]
+    trained: int = 0  # trainings run by this call (fitness-cache hits included)
+    reused: int = 0  # answered by the journal
+    unfinished: list[str] = field(default_factory=list)  # jobs that failed outside the design, to retry
+
+
+def run_plan(plan: ValidationPlan, trainer: Callable[[TrainingJob], TrainingResult], journal: Journal, *,
+             progress: bool = True) -> RunOutcome:
+    """Every job of ``plan``, in its order; returns the results that belong to this plan."""
+    done = journal.done()
+    jobs = list(plan.jobs())
+    outcome = RunOutcome(results=[])
+    base_id = plan.run.baseline.id
+    failed_base_seeds: set[int] = set()  # any rung of the baseline failed there: no design can be compared
+    bar = tqdm(total=len(jobs), desc="openevolve validate", unit="training", disable=not progress, file=sys.stderr)
+    try:
+        for job in jobs:
+            key = (plan.setup, job.design_id, job.learning_rate, job.seed, job.rung)
+            result = done.get(key)
+            if result is not None:
+                outcome.reused += 1
+            elif job.design_id != base_id and job.seed in failed_base_seeds:
+                outcome.unfinished.append(f"{_label(job)}: not trained, the baseline failed at seed {job.seed}")
+            else:
+                bar.set_postfix_str(_label(job))
+                result = trainer(job)
+                outcome.trained += 1
+                if result.outcome in JOURNALED:
+                    journal.append(result)
+                else:
+                    log.warning("%s: %s (%s); rerun the validation to try it again", _label(job), result.outcome,
+                                result.message.splitlines()[0] if result.message else "no message")
+                    outcome.unfinished.append(f"{_label(job)}: {result.outcome}")
+                    result = None
+            if job.design_id == base_id and (result is None or result.outcome != "ok"):
+                failed_base_seeds.add(job.seed)
+            if result is not None:
+                outcome.results.append(result)
+            bar.update()
+    finally:
+        bar.close()
+    return outcome
+
+
+def _label(job: TrainingJob) -> str:
+    return f"{job.design_id[:8]} seed {job.seed} {job.rung}"
