@@ -244,7 +244,11 @@ def _edge(best: TuneTrial, settings: TuneSettings, base: float) -> str:
         side = "lowest"
     else:
         return ""
-    return f"; the grid's {side} rate won, so a wider tune.grid may find a better one"
+    # Widening the grid is not the obvious cure: on the smoke ladder the smallest rung's best rate was 4x
+    # the largest rung's, and a 16x rate tuned there was worse at the largest rung than no tuning at all
+    # (experiments/benchmarks/README.md, "Tune mode").
+    return (f"; the grid's {side} rate won: a wider tune.grid may find a better rate for this rung, but rates "
+            "transfer to larger rungs only within a few x (tune at a larger rung with tune.rung)")
 
 
 def _run_trial(runner: _Evaluates, source: str, rung: str, learning_rate: float, train: Mapping[str, Any],
