@@ -34,7 +34,10 @@ class DesignAttempt:
     seed_id: str
     unit: str
     prompt: dict[str, str]
-    model: str = ""
+    model: str = ""  # the model asked (chosen by the controller, so credit can tell models apart)
+    model_index: int | None = None  # its position in the ensemble; None: the ensemble samples one
+    quadrant: str | None = None  # the quadrant the seed came from (credit's explore/exploit arm)
+    credit: dict[str, Any] | None = None  # what operator credit advised, when it is on
     response: str | None = None
     operator: str = ""
     child_code: str | None = None
@@ -57,10 +60,13 @@ class DesignAttempt:
 Tuner = Callable[[str], TuneResult]  # a program's source -> its learning-rate sweep
 
 
-def ask_llm(llm: Any, prompt: dict[str, str], timeout: float) -> str:
-    """One LLM call with a hard timeout; the ensemble's own retries happen inside it."""
+def ask_llm(llm: Any, prompt: dict[str, str], timeout: float, model_index: int | None = None) -> str:
+    """One LLM call with a hard timeout, to the ensemble's model ``model_index`` (None: the ensemble's
+    weighted draw); the model's own retries happen inside it."""
+    client = llm if model_index is None else llm.models[model_index]
+
     async def call() -> str:
-        return await llm.generate_with_context(prompt["system"], [{"role": "user", "content": prompt["user"]}])
+        return await client.generate_with_context(prompt["system"], [{"role": "user", "content": prompt["user"]}])
 
     return asyncio.run(asyncio.wait_for(call(), timeout=timeout))
 
@@ -86,14 +92,14 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
     process); ``tuner`` (tune mode) sweeps the child's learning rate first, outside the attempt budget."""
     start = time.perf_counter()
     try:
-        attempt.response = ask_llm(llm, attempt.prompt, llm_timeout)
+        attempt.response = ask_llm(llm, attempt.prompt, llm_timeout, attempt.model_index)
     except LLMRequestRejected:
         raise  # 400/401/404: every attempt would fail the same way; the run stops with the endpoint's message
     except Exception as err:  # stalls, timeouts, HTTP errors, refused connections: classified below
         attempt.failure, attempt.message = "llm_error", f"{type(err).__name__}: {err}"
         attempt.attempt_class = classify_llm_error(err)
     attempt.llm_seconds = time.perf_counter() - start
-    attempt.model = _model_name(llm)
+    attempt.model = attempt.model or _model_name(llm)
     if attempt.response is not None:
         found = OPERATOR_LINE.search(attempt.response)
         attempt.operator = found.group(1) if found else f"{attempt.unit}:llm"

@@ -49,7 +49,7 @@ class RunLedger:
             return
         record = DesignRecord(
             id=event["id"], parent_id=event["seed_id"], code_hash=code_hash(event["code"]), iteration=event["attempt"],
-            operator={"unit": event["unit"], "operator": event["operator"], "model": event["model"]},
+            operator=_operator(event),
             outcome=event["outcome"], check=event["metrics"].get("check"),
             rungs={name: _rung_record(name, r) for name, r in event["rungs"].items()},
             feedback=_feedback(event), learning_rate=event.get("learning_rate"), tune=event.get("tune"),
@@ -94,6 +94,14 @@ class RunLedger:
         tune = event.get("tune")  # absent in runs without tune mode and in histories older than it
         if tune:
             self.accounting.record_tuning(tune["trained"], tune["seconds"])
+
+
+def _operator(event: dict) -> dict[str, Any]:
+    """What made the child, as credit assignment reads it (histories older than credit have no quadrant)."""
+    operator = {"unit": event["unit"], "operator": event["operator"], "model": event["model"]}
+    if "quadrant" in event:
+        operator["quadrant"] = event["quadrant"]
+    return operator
 
 
 def curve_text(record: DesignRecord) -> str:

@@ -37,6 +37,7 @@ from openevolve_genesys.evaluation.tuning import TuneBudget, TuneResult, tune_le
 from openevolve_genesys.llm.streaming import LLMRequestRejected
 from openevolve_genesys.prompts.sampler import PromptRequest, PromptSampler, ReferenceDesign
 from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
+from openevolve_genesys.selection.credit import OPERATORS_FILE, credit_table
 from openevolve_genesys.selection.database import GenesysDatabase
 from openevolve_genesys.selection.records import DesignRecord
 from openevolve_genesys.selection.selector import DesignChoice, GenesysSelector
@@ -55,7 +56,7 @@ class GenesysRun:
         self.engine = make_engine(g.engine, self.evaluator, g.run.workers, g.run.devices)
         self.rungs = [r.name for r in self.evaluator.profile.rungs]
         self.sampler = PromptSampler(g.run.templates_dir or None, g.run.reference_library or None)
-        self.llm, self.agent_description = make_design_agent(config)
+        self.llm, self.agent_description = self._design_agent(config)
         self.llm_timeout = llm_timeout(config)
         self.database = GenesysDatabase(config.openevolve.database, baseline_id=BASELINE_ID,
                                         target_n=g.evaluator.target_n, noise_sd=g.selector.noise_sd,
@@ -63,8 +64,10 @@ class GenesysRun:
                                         confidence_threshold=g.selector.confidence_threshold)
         self.rng = random.Random(config.openevolve.random_seed)
         units = [name for name in block_classes(self.evaluator.template) if name != "Mixer"]
+        # The controller picks the model of each attempt itself, so every child is credited to one model.
+        self.models = [m.name for m in self.llm.models_cfg]
         self.selector = GenesysSelector(g.selector, self.rungs, units,
-                                        self.sampler.library_keys(g.evaluator.framework), self.rng)
+                                        self.sampler.library_keys(g.evaluator.framework), self.rng, self.models)
         self.history = RunLog(self.output / "history.jsonl")
         # The run folder explains itself: `openevolve report` reads the selector's thresholds from this copy.
         if Path(config.path).resolve() != (self.output / "config.yaml").resolve():
@@ -75,6 +78,10 @@ class GenesysRun:
         self.tune_budget = TuneBudget(self.tune_settings.budget)
         self._requeued: deque[DesignAttempt | Verification] = deque()  # stalled or infra jobs to run again
         self._in_flight: set[tuple[str, str]] = set()  # (design, rung) being verified
+
+    def _design_agent(self, config: RunConfig) -> tuple[Any, str]:
+        """The LLM ensemble that writes the diffs, and a line saying which (a stage brings its own)."""
+        return make_design_agent(config)
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, *, resume: bool = False) -> DesignRecord:
@@ -105,8 +112,7 @@ class GenesysRun:
         try:
             while True:
                 while len(pending) < workers:
-                    in_flight = [*pending.values(), *self._requeued]
-                    job = self._next_job(designs_in_flight=sum(isinstance(j, DesignAttempt) for j in in_flight))
+                    job = self._next_job([*pending.values(), *self._requeued])
                     if job is None:
                         break
                     pending[pool.submit(self._execute, job)] = job
@@ -120,9 +126,11 @@ class GenesysRun:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _next_job(self, designs_in_flight: int) -> DesignAttempt | Verification | None:
+    def _next_job(self, in_flight: list[DesignAttempt | Verification]) -> DesignAttempt | Verification | None:
         if self._requeued:  # already admitted: a stall or an infra fault does not take its place away
             return self._requeued.popleft()
+        designs = [j for j in in_flight if isinstance(j, DesignAttempt)]
+        designs_in_flight = len(designs)
         ledger = self.ledger
         progress = min(1.0, ledger.attempts / max(self.max_attempts, 1))
         share = self.config.genesys.selector.verify_share
@@ -138,7 +146,9 @@ class GenesysRun:
                                     learning_rate=self.database.records[verify.design_id].learning_rate)
         if budget_spent:
             return None
-        choice = self.selector.select_design(self.database.records, BASELINE_ID, progress)
+        choice = self.selector.select_design(self.database.records, BASELINE_ID, progress,
+                                             pending_units=[d.unit for d in designs],
+                                             pending_models=[d.model for d in designs])
         return self._design_attempt(choice)
 
     def _design_attempt(self, choice: DesignChoice) -> DesignAttempt:
@@ -153,7 +163,18 @@ class GenesysRun:
             references=references, library_refs=choice.library_refs, feedback=record.feedback,
             tuned=self.tune_settings.enabled,
         )
-        return DesignAttempt(choice.seed_id, choice.unit, self.sampler.build(request))
+        index = self._model_index(choice.model)
+        return DesignAttempt(choice.seed_id, choice.unit, self.sampler.build(request), model=self.models[index],
+                             model_index=index, quadrant=choice.quadrant.value if choice.quadrant else None,
+                             credit=choice.credit)
+
+    def _model_index(self, chosen: str | None) -> int:
+        """Credit's model, else a draw by the configured weights (from the run's seeded, checkpointed RNG)."""
+        if chosen is not None:
+            return self.models.index(chosen)
+        if len(self.models) == 1:
+            return 0
+        return self.rng.choices(range(len(self.models)), weights=self.llm.weights)[0]
 
     def _execute(self, job: DesignAttempt | Verification) -> DesignAttempt | Verification:
         if isinstance(job, DesignAttempt):
@@ -183,6 +204,7 @@ class GenesysRun:
         charged = self.accounting.charges(job.attempt_class)
         event = {"type": "design", "attempt": self.ledger.attempts + 1 if charged else None, "id": str(uuid.uuid4()),
                  "seed_id": job.seed_id, "unit": job.unit, "operator": job.operator, "model": job.model,
+                 "quadrant": job.quadrant, "credit": job.credit,
                  "class": job.attempt_class, "failure": job.failure, "message": job.message, "code": job.child_code,
                  "notes": job.notes, "seconds": job.seconds, "llm_seconds": job.llm_seconds,
                  "learning_rate": job.learning_rate, "tune": job.tune.to_dict() if job.tune else None,
@@ -198,8 +220,9 @@ class GenesysRun:
             return {"requeues": job.requeues, "requeued": False, "quarantined": False}
         if job.requeues < self.accounting.requeue_limit:
             if isinstance(job, DesignAttempt):
-                retry: DesignAttempt | Verification = DesignAttempt(job.seed_id, job.unit, job.prompt,
-                                                                    requeues=job.requeues + 1)
+                retry: DesignAttempt | Verification = DesignAttempt(
+                    job.seed_id, job.unit, job.prompt, model=job.model, model_index=job.model_index,
+                    quadrant=job.quadrant, credit=job.credit, requeues=job.requeues + 1)
             else:
                 retry = Verification(job.design_id, job.rung, requeues=job.requeues + 1,
                                      learning_rate=job.learning_rate)
@@ -263,6 +286,8 @@ class GenesysRun:
         self.database.save(str(checkpoint), self.ledger.attempts)
         _prune_checkpoints(checkpoint.parent, self.config.genesys.run.keep_checkpoints)
         write_json_atomic(self.output / "summary.json", self.accounting.summary())
+        write_json_atomic(self.output / OPERATORS_FILE, credit_table(
+            self.database.records, self.config.genesys.selector.credit_settings, self.selector.units, self.models))
         best = self.database.best_design()
         if best is not None:
             (self.output / "best_program.py").write_text(self.database.get(best.id).code)

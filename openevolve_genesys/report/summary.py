@@ -4,6 +4,7 @@ which operators helped, and what the fitness cache saved."""
 from __future__ import annotations
 
 import difflib
+import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from openevolve_genesys.evaluation.program import ProgramError, split_block
 from openevolve_genesys.report.cache_savings import CacheReport
 from openevolve_genesys.report.load import RunData
 from openevolve_genesys.report.plots import signed
+from openevolve_genesys.selection.credit import OPERATORS_FILE, credit_table
 from openevolve_genesys.selection.records import DesignRecord
 
 PLOT_TITLES = {"scaling_curves": "Scaling curves of the top designs against the baseline",
@@ -151,6 +153,39 @@ def _operators(run: RunData) -> list[str]:
     out += ["| operator | designs | valid | mean utility gain over the seed | valued pairs |",
             "| --- | --- | --- | --- | --- |"]
     out += [f"| {name} | {n} | {v} | {signed(gain)} | {pairs} |" for name, n, v, gain, pairs in stats]
+    return out + [""] + _credit(run)
+
+
+def credit_rows(run: RunData) -> tuple[list[dict[str, Any]], str]:
+    """The run's own ``operators.json`` when it wrote one (its credit settings), else the same fold over the
+    checkpoint's records with the default settings; and a note saying which."""
+    path = run.path / OPERATORS_FILE
+    if path.exists():
+        try:
+            return json.loads(path.read_text()), f"from `{OPERATORS_FILE}`"
+        except json.JSONDecodeError:
+            pass  # a torn file: the records give the same table
+    return credit_table(run.records), "computed from the checkpoint's records with the default credit settings"
+
+
+def _credit(run: RunData) -> list[str]:
+    rows, source = credit_rows(run)
+    rows = [r for r in rows if r.get("children")]
+    if not rows:
+        return []
+    out = ["### Operator credit by unit, operator, model and seed quadrant", "",
+           f"Gain = child utility minus its seed's; recent reward = mean of max(gain, 0) over the credit window "
+           f"after the arm's last detected change, relative to the window's largest (for the seed quadrant: of "
+           f"the child's improvement on every earlier design); score = the UCB index credit picks units by "
+           f"({source}).", "",
+           "| dimension | arm | children | invalid | repeats | improved | mean gain | best gain | recent reward "
+           "| score | changes |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        recent, score = r.get("window_reward"), r.get("score")
+        out.append(f"| {r['dimension']} | {r['arm']} | {r['children']} | {r.get('invalid', 0)} | {r.get('repeats', 0)} "
+                   f"| {r.get('improved', 0)} | {signed(r.get('mean_gain'))} | {signed(r.get('best_gain'))} "
+                   f"| {'-' if recent is None else f'{recent:.2f}'} | {'-' if score is None else f'{score:.2f}'} "
+                   f"| {r.get('resets', 0)} |")
     return out + [""]
 
 

@@ -4,16 +4,19 @@ Design selection returns a seed, the unit to mutate, references (other designs a
 library) and an optional instruction. Verification selection returns a (design, rung) job. Both read the
 quadrants of utility x confidence; an annealed exploration probability decides between the exploit and the
 explore quadrant, and per-rung successive-halving budgets bound what verification may spend.
+With ``credit: true`` the unit comes from operator credit (``credit.py``) instead of uniformly at random,
+and credit tilts the exploration probability; with it off the choices are exactly those without credit.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any, Collection, Iterable, Mapping, Sequence
 
 from openevolve_genesys.selection.annealing import SCHEDULES, exploration_probability
 from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
+from openevolve_genesys.selection.credit import CreditSettings, advise
 from openevolve_genesys.selection.quadrants import Quadrant, split, utility_threshold
 from openevolve_genesys.selection.records import DesignRecord
 from openevolve_genesys.strict import build
@@ -42,6 +45,13 @@ class SelectorSettings:
     num_references: int = 2  # other designs shown to the design agent
     num_library_refs: int = 1  # reference-library entries shown to the design agent
     instruction: str = ""  # a user instruction added to every design prompt
+    # Operator credit (off: the unit is drawn uniformly and the schedule alone sets exploration).
+    credit: bool = False
+    credit_window: int = CreditSettings.window
+    credit_exploration: float = CreditSettings.exploration
+    credit_change_threshold: float = CreditSettings.change_threshold
+    credit_change_tolerance: float = CreditSettings.change_tolerance
+    credit_invalid_reward: float = CreditSettings.invalid_reward
 
     def __post_init__(self) -> None:
         checks = [
@@ -54,10 +64,19 @@ class SelectorSettings:
             (self.min_per_rung >= 0, "min_per_rung must be >= 0"),
             (0 <= self.verify_share < 1, "verify_share must be in [0, 1)"),
             (self.num_references >= 0 and self.num_library_refs >= 0, "reference counts must be >= 0"),
+            (isinstance(self.credit, bool), f"credit must be true or false, got {self.credit!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        self.credit_settings  # validates the credit_* keys even while credit is off
+
+    @property
+    def credit_settings(self) -> CreditSettings:
+        return CreditSettings(window=self.credit_window, exploration=self.credit_exploration,
+                              change_threshold=self.credit_change_threshold,
+                              change_tolerance=self.credit_change_tolerance,
+                              invalid_reward=self.credit_invalid_reward)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], where: str = "genesys.selector") -> "SelectorSettings":
@@ -72,6 +91,9 @@ class DesignChoice:
     reference_ids: tuple[str, ...] = ()
     library_refs: tuple[str, ...] = ()
     instruction: str = ""
+    # With credit on: CreditAdvice.to_dict() (unit, model, their scores, scheduled and used exploration).
+    credit: dict[str, Any] | None = None
+    model: str | None = None  # the LLM model credit chose; None: the caller samples by the configured weights
 
 
 @dataclass(frozen=True)
@@ -83,13 +105,14 @@ class VerifyChoice:
 
 class GenesysSelector:
     def __init__(self, settings: SelectorSettings, rungs: Sequence[str], units: Sequence[str],
-                 library_keys: Sequence[str] = (), rng: random.Random | None = None):
+                 library_keys: Sequence[str] = (), rng: random.Random | None = None, models: Sequence[str] = ()):
         if not units:
             raise ValueError("the framework program has no unit classes to mutate")
         self.settings = settings
         self.rungs = list(rungs)
         self.units = list(units)
         self.library_keys = list(library_keys)
+        self.models = list(models)  # the design agent's model names, for credit's choice of model
         self.rng = rng or random.Random(0)
 
     def explore_probability(self, progress: float) -> float:
@@ -97,10 +120,18 @@ class GenesysSelector:
         return exploration_probability(s.schedule, s.explore_start, s.explore_end, progress)
 
     # -- design selection ------------------------------------------------------------------------
-    def select_design(self, records: Mapping[str, DesignRecord], baseline_id: str, progress: float) -> DesignChoice:
+    def select_design(self, records: Mapping[str, DesignRecord], baseline_id: str, progress: float,
+                      pending_units: Iterable[str] = (), pending_models: Iterable[str] = ()) -> DesignChoice:
+        """``pending_units``/``pending_models``: those of design attempts still running (used by credit only)."""
         s = self.settings
         groups = split(records.values(), self._utility_cut(records), s.confidence_threshold)
-        explore = self.rng.random() < self.explore_probability(progress)
+        advice = None
+        probability = self.explore_probability(progress)
+        if s.credit:
+            advice = advise(records, self.units, s.credit_settings, probability, self.rng, pending_units,
+                            self.models, pending_models)
+            probability = advice.explore_probability
+        explore = self.rng.random() < probability
         order = ([Quadrant.DESIGN_EXPLORE, Quadrant.DESIGN_EXPLOIT] if explore
                  else [Quadrant.DESIGN_EXPLOIT, Quadrant.DESIGN_EXPLORE])
         quadrant = next((q for q in order if groups[q]), None)
@@ -115,7 +146,10 @@ class GenesysSelector:
         references = tuple(self.rng.sample(others, min(s.num_references, len(others))))
         library = tuple(self.rng.sample(self.library_keys, min(s.num_library_refs, len(self.library_keys))))
         instruction = "\n".join(t for t in (s.instruction, INSTRUCTIONS.get(quadrant, "")) if t)
-        return DesignChoice(seed, self.rng.choice(self.units), quadrant, references, library, instruction)
+        unit = advice.unit if advice is not None else self.rng.choice(self.units)
+        if advice is None:
+            return DesignChoice(seed, unit, quadrant, references, library, instruction)
+        return DesignChoice(seed, unit, quadrant, references, library, instruction, advice.to_dict(), advice.model)
 
     def _utility_cut(self, records: Mapping[str, DesignRecord]) -> float:
         return utility_threshold(records.values(), self.settings.utility_quantile)

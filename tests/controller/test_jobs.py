@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from broken_programs import HAZARDS, TEMPLATE
-from openevolve_genesys.controller.jobs import (DesignAttempt, Verification, apply_response, run_design_attempt,
-                                                run_verification)
+from openevolve_genesys.controller.jobs import (DesignAttempt, Verification, apply_response, ask_llm,
+                                                run_design_attempt, run_verification)
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import ProgramError, split_block
 from openevolve_genesys.evaluation.sandbox import SandboxLimits
@@ -138,3 +138,11 @@ def test_tune_mode_sweeps_the_child_first_and_trains_it_at_its_own_rate_against_
     verification = run_verification(Verification("d1", "r2", learning_rate=2e-3), IMPROVED, evaluator, 7e-4)
     assert evaluator.calls[-1][1:] == (IMPROVED, {"learning_rate": 2e-3, "baseline_learning_rate": 7e-4})
     assert verification.attempt_class == "ok"
+
+
+def test_the_attempt_asks_the_model_the_controller_chose():
+    class Ensemble:
+        models = [ScriptedLLM("from the first"), ScriptedLLM("from the second")]
+
+    assert ask_llm(Ensemble(), PROMPT, 5.0, model_index=1) == "from the second"
+    assert Ensemble.models[0].answers == ["from the first"]  # never asked

@@ -190,3 +190,26 @@ def test_a_run_with_only_its_baseline_still_gets_every_file(tmp_path):
     text = paths["summary"].read_text()
     assert "**Best design: `baseline`**" in text and "No valid design has a utility yet." in text
     assert all(p.stat().st_size > 1000 for p in paths.values())
+
+
+def test_the_summary_shows_operator_credit_from_the_records(tmp_path):
+    run = load_run(make_run(tmp_path / "run"))
+    for r in run.records.values():
+        r.code_hash = f"code-{r.id}"  # the fixture gives every record the same hash: credit would see repeats
+    text = render_summary(run, cache_savings([], execute=False), {}, top=1)
+    credit = text.split("### Operator credit")[1].split("## Fitness cache")[0]
+    assert "computed from the checkpoint's records" in credit
+    assert "| operator | FeatureMap:relu | 1 | 0 | 0 | 1 | +0.0200 | +0.0200 |" in credit
+    assert "| operator | Dynamics:broken | 1 | 1 | 0 | 0 | n/a | n/a |" in credit
+
+
+def test_the_summary_prefers_the_runs_operators_json(tmp_path):
+    folder = make_run(tmp_path / "run")
+    row = {"dimension": "unit", "arm": "Readout", "children": 7, "invalid": 2, "repeats": 1, "improved": 3,
+           "mean_gain": 0.01, "best_gain": 0.04, "window_children": 5, "window_reward": 0.5, "score": 0.9,
+           "resets": 1}
+    (folder / "operators.json").write_text(json.dumps([row, {**row, "arm": "Kernel", "children": 0}]))
+    text = render_summary(load_run(folder), cache_savings([], execute=False), {}, top=1)
+    assert "from `operators.json`" in text
+    assert "| unit | Readout | 7 | 2 | 1 | 3 | +0.0100 | +0.0400 | 0.50 | 0.90 | 1 |" in text
+    assert "| unit | Kernel |" not in text  # arms without children are left out

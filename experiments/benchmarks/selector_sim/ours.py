@@ -27,24 +27,10 @@ BASELINE_ID = "baseline"
 def run(trial: Trial, settings: SelectorSettings | None = None) -> RunResult:
     land = trial.landscape
     settings = settings or SelectorSettings(noise_sd=max(land.spec.noise_sd, 1e-4))
-    db = GenesysDatabase(DatabaseConfig(random_seed=trial.seed), baseline_id=BASELINE_ID, target_n=land.target_n,
-                         noise_sd=settings.noise_sd, slope_prior_sd=settings.slope_prior_sd,
-                         confidence_threshold=settings.confidence_threshold)
-    selector = GenesysSelector(settings, list(land.rungs), list(land.units),
-                               rng=random.Random(int(trial.rng.integers(2**31))))
-    db.add_design(Program(id=BASELINE_ID, code=land.source(BASELINE)), design_record(trial, BASELINE, None, "ok"))
-
+    db, selector = start(trial, settings)
     while True:
-        if trial.verification_due(settings.verify_share):
-            choice = selector.select_verification(db.records, BASELINE_ID, trial.progress)
-            rung = land.rungs.index(choice.rung) if choice is not None else None
-            if choice is not None and trial.fits(rung):
-                design = _design(choice.design_id)
-                trial.verify(design, rung)
-                record = db.records[choice.design_id]
-                record.rungs[choice.rung] = _rung(trial, design, rung)
-                db.update_record(record)
-                continue
+        if verify_if_due(trial, selector, db, settings.verify_share):
+            continue
         if not trial.fits(0):
             break
         pick = selector.select_design(db.records, BASELINE_ID, trial.progress)
@@ -58,6 +44,34 @@ def run(trial: Trial, settings: SelectorSettings | None = None) -> RunResult:
 
     best = db.best_design()
     return trial.result("ours", _design(best.id) if best is not None else BASELINE)
+
+
+def start(trial: Trial, settings: SelectorSettings) -> tuple[GenesysDatabase, GenesysSelector]:
+    """The database holding the baseline, and the selector, as a live run builds them."""
+    land = trial.landscape
+    db = GenesysDatabase(DatabaseConfig(random_seed=trial.seed), baseline_id=BASELINE_ID, target_n=land.target_n,
+                         noise_sd=settings.noise_sd, slope_prior_sd=settings.slope_prior_sd,
+                         confidence_threshold=settings.confidence_threshold)
+    selector = GenesysSelector(settings, list(land.rungs), list(land.units),
+                               rng=random.Random(int(trial.rng.integers(2**31))))
+    db.add_design(Program(id=BASELINE_ID, code=land.source(BASELINE)), design_record(trial, BASELINE, None, "ok"))
+    return db, selector
+
+
+def verify_if_due(trial: Trial, selector: GenesysSelector, db: GenesysDatabase, verify_share: float) -> bool:
+    """One verification, when verification is under its compute share and the job fits; True if one ran."""
+    if not trial.verification_due(verify_share):
+        return False
+    choice = selector.select_verification(db.records, BASELINE_ID, trial.progress)
+    rung = trial.landscape.rungs.index(choice.rung) if choice is not None else None
+    if choice is None or not trial.fits(rung):
+        return False
+    design = _design(choice.design_id)
+    trial.verify(design, rung)
+    record = db.records[choice.design_id]
+    record.rungs[choice.rung] = _rung(trial, design, rung)
+    db.update_record(record)
+    return True
 
 
 def _design(design_id: str) -> int:
