@@ -1,5 +1,6 @@
 """`openevolve CONFIG.yaml [...]`: run an evolution from one YAML (OpenEvolve's sections plus `genesys:`), or
-several side by side, one per config.
+several side by side, one per config; with ``--stage NAME --from BASE_RUN_DIR``, a combination stage of
+``genesys.stages`` over a finished run.
 
 Subcommands on a run folder: `openevolve report RUN_DIR` (plots and a summary) and
 `openevolve validate RUN_DIR --seeds K` (retrain the top designs and the baseline at K fresh seeds)."""
@@ -75,11 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
     parser.add_argument("--profile", default=None, help="ladder profile: smoke, seed or genesys")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--stage", default=None, metavar="NAME",
+                        help="run combination stage NAME of genesys.stages over a base run (see --from)")
+    parser.add_argument("--from", dest="from_run", default=None, metavar="BASE_RUN_DIR",
+                        help="the base run folder of --stage (default: the stage's `from`, else runs/<config name>)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("jax", "absl", "httpx", "openevolve.llm.ensemble"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     devices = [d for d in args.devices.split(",") if d.strip()]
+    if args.stage and len(args.configs) > 1:
+        print("openevolve: --stage runs one stage of one config; pass a single config", file=sys.stderr)
+        return 2
     if len(args.configs) > 1:
         from openevolve_genesys.multirun import run_many
 
@@ -92,8 +100,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"openevolve: {err}", file=sys.stderr)
             return 2
     try:
-        best = run(args.configs[0], iterations=args.iterations, output=args.output, resume=args.resume,
-                   profile=args.profile, devices=devices)
+        if args.stage:  # its own folder, BASE_RUN_DIR/stages/NAME, and its own budget (openevolve_genesys/stages)
+            from openevolve_genesys.stages.run import run_stage
+
+            best = run_stage(args.configs[0], args.stage, base_dir=args.from_run, iterations=args.iterations,
+                             resume=args.resume, profile=args.profile)
+        else:
+            best = run(args.configs[0], iterations=args.iterations, output=args.output, resume=args.resume,
+                       profile=args.profile, devices=devices)
     except ConfigError as err:
         print(f"openevolve: {err}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from openevolve_genesys.engine.base import EngineSettings
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.llm.stall import StallPolicy
 from openevolve_genesys.selection.selector import SelectorSettings
+from openevolve_genesys.stages.settings import StageSettings, parse_stages
 from openevolve_genesys.strict import ConfigError, build, field_names, reject_unknown
 
 log = logging.getLogger(__name__)
@@ -70,17 +71,18 @@ class GenesysConfig:
     run: RunSettings = field(default_factory=RunSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     stall: StallPolicy = field(default_factory=StallPolicy)
+    stages: tuple[StageSettings, ...] = ()  # combination stages run after this run (openevolve_genesys.stages)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "GenesysConfig":
         evaluator_keys, run_keys = field_names(EvaluatorSettings), field_names(RunSettings)
-        reject_unknown(raw, evaluator_keys | run_keys | {"selector", "engine", "stall"}, "genesys")
+        reject_unknown(raw, evaluator_keys | run_keys | {"selector", "engine", "stall", "stages"}, "genesys")
         evaluator = EvaluatorSettings.from_dict({k: v for k, v in raw.items() if k in evaluator_keys})
         selector = SelectorSettings.from_dict(raw.get("selector") or {})
         engine = EngineSettings.from_dict(raw.get("engine") or {})
         run = build(RunSettings, {k: v for k, v in raw.items() if k in run_keys}, "genesys")
         stall = build(StallPolicy, raw.get("stall") or {}, "genesys.stall")
-        return cls(evaluator, selector, run, engine, stall)
+        return cls(evaluator, selector, run, engine, stall, parse_stages(raw.get("stages")))
 
 
 @dataclass

@@ -2,15 +2,17 @@
 
 The mixer is checked alone, on tiny inputs, before any training: signature, shape and dtype,
 finite outputs and gradients, causality (by perturbation and by gradient), and the parameter budget
-at every rung (by shape evaluation, with no compute). Step time and the loss curve are checked
-during and after training (``StepTimeGuard``, ``check_learning``).
+at every rung (by shape evaluation, with no compute). A layer-aware program (a hybrid stack) is
+checked at every layer of every depth it trains at, so a later layer cannot hide a leak. Step time
+and the loss curve are checked during and after training (``StepTimeGuard``, ``check_learning``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +20,7 @@ from flax import nnx
 
 from openevolve_genesys.evaluation.program import ProgramError
 from openevolve_genesys.training.loop import ChunkProgress, RungResult
-from openevolve_genesys.training.model import CausalSelfAttention, build_model, count_parameters
+from openevolve_genesys.training.model import CausalSelfAttention, build_model, count_parameters, layer_slots
 from openevolve_genesys.training.profiles import LadderProfile
 
 
@@ -50,8 +52,27 @@ def _apply(mixer: nnx.Module, x: jax.Array) -> jax.Array:
                                       f"{type(err).__name__}: {err}") from None
 
 
-def check_mixer(build_mixer: Callable, settings: CheckSettings = CheckSettings()) -> None:
-    """Shape, dtype, finiteness of outputs and gradients, and causality, on tiny inputs."""
+def check_mixer(build_mixer: Callable, settings: CheckSettings = CheckSettings(),
+                depths: Sequence[int] | None = None) -> None:
+    """Shape, dtype, finiteness of outputs and gradients, and causality, on tiny inputs.
+
+    A layer-aware ``build_mixer`` is checked for every (layer, n_layers) of ``depths`` (default: its declared
+    ``depths``); a failure names the layer."""
+    try:
+        slots = layer_slots(build_mixer, depths)
+    except ValueError as err:
+        raise ProgramError("signature", str(err)) from None
+    if slots is None:
+        _check_one(build_mixer, settings)
+        return
+    for layer, n_layers in slots:
+        try:
+            _check_one(functools.partial(build_mixer, layer=layer, n_layers=n_layers), settings)
+        except ProgramError as err:
+            raise ProgramError(err.kind, f"layer {layer} of {n_layers}: {err.message}") from None
+
+
+def _check_one(build_mixer: Callable, settings: CheckSettings) -> None:
     s = settings
     mixer = _build(build_mixer, s.d_model, s.n_heads)
     x = jax.random.normal(jax.random.key(1), (s.batch, s.seq_len, s.d_model), jnp.float32)

@@ -10,18 +10,22 @@ mixer with a fixed key, runs it on fixed inputs, takes one fixed gradient step a
 rounded numbers. Renamed variables, renamed attributes, comments, formatting and reordered
 commutative terms (``a + b`` vs ``b + a``, exact in IEEE arithmetic) share it; a changed constant that
 moves the function by more than the rounding does not. It executes the program's code, so call it
-inside the sandbox.
+inside the sandbox. A layer-aware program (a hybrid stack, whose ``build_mixer`` takes ``layer`` and
+``n_layers``) is hashed layer by layer at every depth it trains at: one that builds the same function
+in every layer shares the hash (and so the cached results) of a plain program computing it.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 _FUNCTIONAL_VERSION = b"genesys-functional-hash-v1"
+_LAYERED_VERSION = b"genesys-layered-hash-v1"
 _CODE_VERSION = b"genesys-code-hash-v1"
 _SGD_LEARNING_RATE = 0.1
 
@@ -81,8 +85,12 @@ def functional_hash(
     batch: int = 2,
     mantissa_bits: int = 10,
     seed: int = 0,
+    depths: Sequence[int] | None = None,
 ) -> str:
     """Hash of what ``mixer_factory(d_model, n_heads, rngs=nnx.Rngs(seed))`` computes and how it learns.
+
+    A layer-aware factory is hashed at every (layer, n_layers) of ``depths`` (default: its declared
+    ``depths``); equal hashes in every layer give that hash, else a hash of the ordered layer hashes.
 
     Hashed, each rounded to ``mantissa_bits`` with shape and dtype: the output y on fixed inputs x;
     dL/dx and the parameter gradients of the fixed loss L = sum(y * w); the output after one SGD step
@@ -93,6 +101,25 @@ def functional_hash(
     close to a rounding boundary can still split reassociated but equal functions (a cache miss,
     never a false hit beyond the rounding tolerance).
     """
+    from openevolve_genesys.training.model import layer_slots
+
+    options = dict(d_model=d_model, n_heads=n_heads, seq_len=seq_len, batch=batch, mantissa_bits=mantissa_bits,
+                   seed=seed)
+    slots = layer_slots(mixer_factory, depths)
+    if slots is None:
+        return _hash_one(mixer_factory, **options)
+    hashes = [_hash_one(functools.partial(mixer_factory, layer=layer, n_layers=n_layers), **options)
+              for layer, n_layers in slots]
+    if len(set(hashes)) == 1:  # the same function in every layer: a plain stack of it
+        return hashes[0]
+    h = hashlib.sha256(_LAYERED_VERSION)
+    for (layer, n_layers), digest in zip(slots, hashes):
+        h.update(f"{layer}/{n_layers}:{digest}|".encode())
+    return h.hexdigest()
+
+
+def _hash_one(mixer_factory: Callable[..., Any], *, d_model: int, n_heads: int, seq_len: int, batch: int,
+              mantissa_bits: int, seed: int) -> str:
     import jax
     import jax.numpy as jnp
     from flax import nnx

@@ -45,13 +45,16 @@ def evaluate_program(
     try:
         program = load_program(source, framework=framework, policy=outside_edits)
         report["notes"] += program.notes
-        check_mixer(program.build_mixer, settings)
+        # A hybrid stack is checked and hashed at every layer of every depth the ladder trains it at.
+        depths = sorted({rung.n_layers for rung in ladder.rungs})
+        check_mixer(program.build_mixer, settings, depths)
         counts = check_parameter_budget(program.build_mixer, ladder, settings)
         report["notes"].append(f"parameters (design vs baseline N): {describe_counts(counts)}")
         report["code_hash"] = code_hash(program.source)
         # At the training sequence length: a program may branch on shapes, and a hash taken on shorter
         # inputs than it trains on would file it under the wrong function.
-        report["functional_hash"] = functional_hash(program.build_mixer, seq_len=ladder.train.seq_len)
+        report["functional_hash"] = functional_hash(program.build_mixer, seq_len=ladder.train.seq_len,
+                                                     depths=depths)
     except ProgramError as err:
         raise DesignInvalid(err.message, payload={"kind": err.kind, **report}) from None
     heartbeat({"stage": "checked"})

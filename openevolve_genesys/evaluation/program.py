@@ -78,6 +78,14 @@ def replace_class(source: str, name: str, class_text: str) -> str:
 
 
 def framework_path(framework: str) -> Path:
+    """The template file of a framework: one of FRAMEWORKS by name, or a generated framework file by path
+    (a ``.py`` path, e.g. a combination stage's template; absolute, since the sandboxed child runs elsewhere)."""
+    if framework.endswith(".py"):
+        path = Path(framework).expanduser()
+        if not path.is_file():
+            raise ValueError(f"framework file {path} does not exist; genesys.framework is one of "
+                             f"{', '.join(FRAMEWORKS)} or the path of a generated framework file")
+        return path
     if framework not in FRAMEWORKS:
         near = difflib.get_close_matches(framework, FRAMEWORKS, n=1)
         raise ValueError(f"unknown framework {framework!r}" + (f"; did you mean {near[0]!r}?" if near else "")

@@ -61,14 +61,17 @@ def format_mutation(mutation: Mutation, notes: list[str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-class OfflineMutationLLM(LLMInterface):
-    """Answers design prompts by swapping one unit for a catalogue alternative; ``last_operator`` says which."""
+class PromptAnsweringLLM(LLMInterface):
+    """An OpenEvolve LLM client without a network: ``respond`` answers the last user message.
+
+    ``model`` is what OpenEvolve's ensemble logs (``vars(client)["model"]``); ``random_seed`` comes from the
+    model config so that a run's answers are reproducible."""
+
+    model = MODEL_NAME
 
     def __init__(self, model_cfg: Any = None):
-        self.model = MODEL_NAME  # OpenEvolve's ensemble logs vars(client)["model"]
         self.random_seed = int(getattr(model_cfg, "random_seed", None) or 0)
         self.calls = 0
-        self.last_operator: str | None = None
         self.last_mutation: Mutation | None = None
         self.last_usage: dict[str, Any] | None = None
 
@@ -78,6 +81,17 @@ class OfflineMutationLLM(LLMInterface):
     async def generate_with_context(self, system_message: str, messages: list[dict[str, str]], **kwargs: Any) -> str:
         users = [m.get("content", "") for m in messages if m.get("role", "user") == "user"]
         return self.respond(users[-1] if users else "")
+
+    def respond(self, prompt: str) -> str:
+        raise NotImplementedError
+
+
+class OfflineMutationLLM(PromptAnsweringLLM):
+    """Answers design prompts by swapping one unit for a catalogue alternative; ``last_operator`` says which."""
+
+    def __init__(self, model_cfg: Any = None):
+        super().__init__(model_cfg)
+        self.last_operator: str | None = None
 
     def respond(self, prompt: str) -> str:
         """The answer to one user message; never raises for a bad prompt (the reply explains instead)."""

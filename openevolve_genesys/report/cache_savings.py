@@ -16,6 +16,7 @@ cache's code table (the very lookup that answered the hit). Two checks then run 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -224,7 +225,8 @@ def output_differences(groups: dict[str, list[str]], heartbeat: Callable[[dict],
     import numpy as np
     from flax import nnx
 
-    from openevolve_genesys.evaluation.program import ProgramError, detect_framework, load_program
+    from openevolve_genesys.evaluation.program import ProgramError, load_program
+    from openevolve_genesys.training.model import layer_slots
 
     x = np.random.default_rng(PROBE["input_seed"]).standard_normal(
         (PROBE["batch"], PROBE["seq_len"], PROBE["d_model"])).astype(np.float32)
@@ -233,10 +235,18 @@ def output_differences(groups: dict[str, list[str]], heartbeat: Callable[[dict],
         outputs, errors = [], []
         for source in sources:
             try:
-                build = load_program(source, framework=detect_framework(source)).build_mixer
+                # The run's programs already passed the template check; a hybrid stack (a combination
+                # stage's program) is probed at every layer slot it declares, stacked.
+                build = load_program(source).build_mixer
+                slots = layer_slots(build) or [None]
                 with jax.default_device(jax.devices("cpu")[0]), jax.default_matmul_precision("highest"):
-                    mixer = build(PROBE["d_model"], PROBE["n_heads"], rngs=nnx.Rngs(PROBE["init_seed"]))
-                    outputs.append(np.asarray(mixer(jnp.asarray(x)), dtype=np.float64))
+                    ys = []
+                    for slot in slots:
+                        factory = build if slot is None else functools.partial(build, layer=slot[0],
+                                                                                n_layers=slot[1])
+                        mixer = factory(PROBE["d_model"], PROBE["n_heads"], rngs=nnx.Rngs(PROBE["init_seed"]))
+                        ys.append(np.asarray(mixer(jnp.asarray(x)), dtype=np.float64))
+                    outputs.append(np.stack(ys))
             except ProgramError as err:
                 errors.append(f"{err.kind}: {err.message[:200]}")
             except Exception as err:  # evolved code may raise anything; one broken member must not hide the rest

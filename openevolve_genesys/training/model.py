@@ -12,13 +12,18 @@ against 5.59 with the scaling (same data, same steps; see tests/training/test_le
 
 Only the mixer changes between designs. A mixer is any NNX module built as
 ``factory(d_model, n_heads, rngs=rngs)`` that maps [batch, seq, d_model] to the same shape
-and is causal by itself (the model passes it no mask).
+and is causal by itself (the model passes it no mask). A layer-aware factory (one whose signature
+takes ``layer`` and ``n_layers`` keywords, such as a combination stage's ``build_mixer``) is also told
+which block it builds, so a hybrid stack can place different mixers in different layers; the three
+frameworks' factories take no such keywords and are called exactly as before.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +38,34 @@ _MASKED = float(np.finfo(np.float32).min / 2)
 
 class MixerFactory(Protocol):
     def __call__(self, d_model: int, n_heads: int, *, rngs: nnx.Rngs) -> nnx.Module: ...
+
+
+def accepts_layer(factory: Callable[..., nnx.Module]) -> bool:
+    """True when ``factory`` takes ``layer`` and ``n_layers`` as keywords: it builds a per-layer mixer.
+
+    Decided from the signature once per model, never by calling and catching a TypeError, which would
+    also swallow a TypeError raised inside the evolved code."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # builtins and some C callables have no signature: plain factories
+        return False
+    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return all(name in parameters and parameters[name].kind in keyword for name in ("layer", "n_layers"))
+
+
+def layer_slots(factory: Callable[..., nnx.Module], depths: Sequence[int] | None = None
+                ) -> list[tuple[int, int]] | None:
+    """The (layer, n_layers) pairs a layer-aware factory is checked and hashed at; None for a plain factory.
+
+    ``depths`` are the model depths it is trained at; by default the factory's own ``depths`` attribute,
+    which a generated program declares outside its EVOLVE-BLOCK (the depths of its stage's ladder)."""
+    if not accepts_layer(factory):
+        return None
+    depths = getattr(factory, "depths", None) if depths is None else depths
+    if not depths or any(not isinstance(d, int) or d < 1 for d in depths):
+        raise ValueError(f"a layer-aware build_mixer (it takes layer= and n_layers=) must declare the model depths "
+                         f"it is trained at as build_mixer.depths, a tuple of positive ints; got {depths!r}")
+    return [(layer, n_layers) for n_layers in sorted(set(depths)) for layer in range(n_layers)]
 
 
 def sinusoidal_positions(max_len: int, d_model: int) -> np.ndarray:
@@ -126,7 +159,11 @@ class LanguageModel(nnx.Module):
                                rngs=rngs)
         self.embed_scale = math.sqrt(d_model)
         self.dropout = Dropout(dropout)
-        self.blocks = nnx.List([Block(d_model, n_heads, dropout, mixer, rngs=rngs) for _ in range(n_layers)])
+        layered = accepts_layer(mixer)
+        self.blocks = nnx.List([
+            Block(d_model, n_heads, dropout,
+                  functools.partial(mixer, layer=i, n_layers=n_layers) if layered else mixer, rngs=rngs)
+            for i in range(n_layers)])
         self.norm = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
 
     def hidden(self, tokens: jax.Array, *, deterministic: bool = True, rngs: jax.Array | None = None) -> jax.Array:
