@@ -1,0 +1,232 @@
+"""Pure code of the forecast-calibration benchmark: the hold-out split, the four predictors and the metrics.
+
+Every predictor sees only the rungs below the largest one and states a loss forecast at the largest rung's N,
+with intervals where the method states any:
+
+- ``gap``: the project's valuation (``scaling.gap.forecast_gap``) against the baseline's power law, the law
+  itself fitted on the baseline's held-in rungs only. Its sd is that of ln(design loss / baseline loss) at the
+  target; the baseline law is taken as exact, so the loss interval is ``forecast * exp(+-z sd)`` and carries
+  none of the law's own extrapolation error. The gap interval is the one ``GapForecast`` states.
+- ``power_law``: a free ``E + A N^-alpha`` per design (``scaling.fit.forecast_loss``, parametric bootstrap).
+- ``log_linear``: the seed project's ``a + b ln N`` per design, with the ordinary least-squares prediction
+  interval (Student t at the fit's degrees of freedom).
+- ``third_rung``: the loss at the largest held-in rung, a ranking predictor only (it states no level).
+
+Nothing here trains; the benchmark script feeds measured ladders in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+from openevolve_genesys.scaling.fit import PowerLawFit, fit_log_linear, fit_power_law, forecast_loss
+from openevolve_genesys.scaling.gap import forecast_gap
+
+ONE_SD = 2 * NormalDist().cdf(1.0) - 1  # 0.6827: forecast +- 1 sd
+LEVELS = (ONE_SD, 0.95)  # 0.95 is +- 1.96 sd
+METHODS = ("gap", "power_law", "log_linear", "third_rung")
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """One design's measured rungs, sorted by N (smallest first)."""
+
+    n: tuple[float, ...]
+    loss: tuple[float, ...]
+
+    @classmethod
+    def of(cls, n: Sequence[float], loss: Sequence[float]) -> "Ladder":
+        if len(n) != len(loss) or not n:
+            raise ValueError(f"a ladder needs one loss per size; got {len(n)} sizes and {len(loss)} losses")
+        order = np.argsort(np.asarray(n, dtype=float), kind="stable")
+        return cls(tuple(float(n[i]) for i in order), tuple(float(loss[i]) for i in order))
+
+
+def holdout_split(ladder: Ladder) -> tuple[Ladder, float, float]:
+    """The held-in rungs (all but the largest N), the held-out N and the held-out measured loss."""
+    if len(ladder.n) < 2:
+        raise ValueError(f"a hold-out split needs two or more rungs, got {len(ladder.n)}: train more rungs")
+    return Ladder(ladder.n[:-1], ladder.loss[:-1]), ladder.n[-1], ladder.loss[-1]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A point forecast with its stated intervals (level -> (low, high); empty: the method states none) and,
+    for Normal forecasts in ln loss, the stated sd of ln(loss)."""
+
+    mean: float
+    intervals: dict[float, tuple[float, float]] = field(default_factory=dict)
+    log_sd: float | None = None
+    anchor: float | None = None  # set for a gap: the loss it is measured from, so loss = anchor - value
+
+    def as_loss(self, value: float) -> float:
+        """``value`` (a forecast or an outcome of this quantity) as a loss, the scale ``log_sd`` is stated on."""
+        return value if self.anchor is None else self.anchor - value
+
+
+def baseline_law(baseline: Ladder) -> PowerLawFit:
+    """The baseline's free power law on its held-in rungs: the family prior every gap forecast rests on."""
+    held_in, _, _ = holdout_split(baseline)
+    return fit_power_law(held_in.n, held_in.loss)
+
+
+def gap_predictions(design: Ladder, baseline: Ladder, law: PowerLawFit,
+                    levels: Sequence[float] = LEVELS) -> tuple[Prediction, Prediction]:
+    """The gap model's forecast of the design's held-out loss and of its gap (baseline - design, nats) there.
+
+    Rungs are paired by position; the baseline's N at each rung is passed so the model corrects the small N
+    difference along the law, as the selector's valuation does."""
+    held_in, n_target, _ = holdout_split(design)
+    base_in, _, _ = holdout_split(baseline)
+    if len(held_in.n) != len(base_in.n):
+        raise ValueError(f"design and baseline must share rungs; got {len(design.n)} and {len(baseline.n)}")
+    if not levels:
+        raise ValueError("levels must name at least one interval level, e.g. LEVELS")
+    loss_intervals, gap_intervals = {}, {}
+    for level in levels:
+        gap = forecast_gap(held_in.n, held_in.loss, base_in.loss, law, n_target, baseline_n=base_in.n, level=level)
+        loss_intervals[level] = (gap.baseline_loss - gap.high, gap.baseline_loss - gap.low)
+        gap_intervals[level] = (gap.low, gap.high)
+    return (Prediction(gap.design_loss, loss_intervals, gap.log_ratio_sd),
+            Prediction(gap.mean, gap_intervals, gap.log_ratio_sd, anchor=gap.baseline_loss))
+
+
+def measured_gap(design: Ladder, baseline: Ladder, law: PowerLawFit) -> float:
+    """Baseline minus design at the largest rung, the baseline carried to the design's N along ``law`` (the
+    rungs' N differ by up to 10%; the gap model forecasts at the design's N)."""
+    n_design, n_base = design.n[-1], baseline.n[-1]
+    carried = baseline.loss[-1] * float(law.predict(n_design)) / float(law.predict(n_base))
+    return carried - design.loss[-1]
+
+
+def power_law_prediction(design: Ladder, levels: Sequence[float] = LEVELS, seed: int = 0) -> Prediction:
+    held_in, n_target, _ = holdout_split(design)
+    intervals, mean = {}, math.nan
+    for level in levels:
+        forecast = forecast_loss(held_in.n, held_in.loss, n_target, level=level, seed=seed)
+        intervals[level], mean = (forecast.low, forecast.high), forecast.mean
+    return Prediction(mean, intervals)
+
+
+def log_linear_prediction(design: Ladder, levels: Sequence[float] = LEVELS) -> Prediction:
+    """Line in ln N with the OLS prediction interval; with one degree of freedom the t quantiles are wide
+    (12.7 at 95%), which is the honest width of a line through three points."""
+    held_in, n_target, _ = holdout_split(design)
+    line = fit_log_linear(held_in.n, held_in.loss)
+    mean = float(line.predict(n_target))
+    if line.dof <= 0:
+        return Prediction(mean)
+    x = np.log(np.asarray(held_in.n))
+    residuals = np.asarray(held_in.loss) - line.predict(np.asarray(held_in.n))
+    s = math.sqrt(float(residuals @ residuals) / line.dof)
+    sxx = float(((x - x.mean()) ** 2).sum())
+    se = s * math.sqrt(1 + 1 / x.size + (math.log(n_target) - x.mean()) ** 2 / sxx)
+    intervals = {level: (mean - t * se, mean + t * se)
+                 for level in levels for t in [float(stats.t.ppf(0.5 + level / 2, line.dof))]}
+    return Prediction(mean, intervals)
+
+
+def third_rung_prediction(design: Ladder) -> Prediction:
+    held_in, _, _ = holdout_split(design)
+    return Prediction(held_in.loss[-1])
+
+
+def as_gap(prediction: Prediction, anchor: float) -> Prediction:
+    """A loss forecast as a gap forecast against ``anchor`` (the baseline law's loss at the same N, taken as
+    exact, as the gap model takes it): gap = anchor - loss, so the interval flips."""
+    intervals = {level: (anchor - high, anchor - low) for level, (low, high) in prediction.intervals.items()}
+    return Prediction(anchor - prediction.mean, intervals, prediction.log_sd, anchor=anchor)
+
+
+def third_rung_gap(design: Ladder, baseline: Ladder, law: PowerLawFit) -> Prediction:
+    """The measured gap at the largest held-in rung, as a forecast of the gap one rung up (persistence)."""
+    return Prediction(measured_gap(holdout_split(design)[0], holdout_split(baseline)[0], law))
+
+
+def paired_residual_sd(designs: Sequence[Ladder], baseline: Ladder, law: PowerLawFit) -> float | None:
+    """Pooled sd of the paired ln(design / baseline) gaps around a line in ln N through *all* rungs of each
+    design: a diagnostic of the noise the gap model assumes (sqrt(2) * noise_sd), not a forecast input."""
+    squares, dof = 0.0, 0
+    for design in designs:
+        if len(design.n) != len(baseline.n):
+            raise ValueError(f"design and baseline must share rungs; got {len(design.n)} and {len(baseline.n)}")
+        carried = np.asarray(baseline.loss) * law.predict(np.asarray(design.n)) / law.predict(np.asarray(baseline.n))
+        x, y = np.log(np.asarray(design.n)), np.log(np.asarray(design.loss)) - np.log(carried)
+        if x.size > 2:
+            residuals = y - np.polyval(np.polyfit(x, y, 1), x)
+            squares, dof = squares + float(residuals @ residuals), dof + x.size - 2
+    return math.sqrt(squares / dof) if dof else None
+
+
+# -- metrics ---------------------------------------------------------------------------------------------------
+def spearman(forecast: Sequence[float], measured: Sequence[float]) -> tuple[float | None, float | None]:
+    """Spearman's rho (scipy) and its two-sided permutation p-value; (None, None) when undefined: fewer than
+    three pairs or a constant side."""
+    a, b = np.asarray(forecast, dtype=float), np.asarray(measured, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"forecast and measured must pair up; got {a.size} and {b.size} values")
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None, None
+    rho = float(stats.spearmanr(a, b).statistic)
+    # spearmanr's p-value is a t approximation (1e-24 for five pairs in order, where the exact value is 1/60):
+    # a permutation test instead, exact while n! <= n_resamples (n <= 8), else seeded Monte Carlo.
+    ranks_b = stats.rankdata(b) - (b.size + 1) / 2
+
+    def statistic(x: np.ndarray, axis: int) -> np.ndarray:
+        ranks = stats.rankdata(np.moveaxis(x, axis, -1), axis=-1) - (x.shape[axis] + 1) / 2
+        return (ranks @ ranks_b) / np.sqrt((ranks ** 2).sum(-1) * (ranks_b @ ranks_b))
+
+    test = stats.permutation_test((a,), statistic, permutation_type="pairings", vectorized=True,
+                                  n_resamples=50_000, rng=np.random.default_rng(0))
+    return rho, float(test.pvalue)
+
+
+def coverage(measured: Sequence[float], intervals: Sequence[tuple[float, float]]) -> float | None:
+    """Share of measured values inside their stated [low, high]; None when there is nothing to score."""
+    if len(measured) != len(intervals):
+        raise ValueError(f"need one interval per measured value; got {len(intervals)} and {len(measured)}")
+    if not measured:
+        return None
+    inside = [low <= m <= high for m, (low, high) in zip(measured, intervals)]
+    return float(np.mean(inside))
+
+
+def abs_z_quantile(forecast: Sequence[float], measured: Sequence[float], log_sd: Sequence[float],
+                   q: float = ONE_SD) -> float | None:
+    """Quantile ``q`` of |ln measured - ln forecast| / sd. With a calibrated sd it is 1 at q = 0.6827; the value
+    is the factor the stated sd would have to be multiplied by to cover 68% of these outcomes."""
+    if not forecast:
+        return None
+    z = (np.log(np.asarray(measured)) - np.log(np.asarray(forecast))) / np.asarray(log_sd)
+    return float(np.quantile(np.abs(z), q))
+
+
+def summarise(predictions: Sequence[Prediction], measured: Sequence[float], *, ranking_only: bool = False,
+              levels: Sequence[float] = LEVELS) -> dict[str, float | int | None]:
+    """Rank correlation, errors and coverage of one method over one group of designs. ``ranking_only`` drops
+    the error metrics (a predictor of rank, not of level); coverage counts the designs with stated intervals."""
+    if len(predictions) != len(measured):
+        raise ValueError(f"need one prediction per measured value; got {len(predictions)} and {len(measured)}")
+    forecast = [p.mean for p in predictions]
+    rho, p_value = spearman(forecast, measured)
+    errors = np.asarray(forecast) - np.asarray(measured)
+    out: dict[str, float | int | None] = {"n": len(measured), "spearman": rho, "spearman_p": p_value,
+                                          "mae": None, "bias": None, "abs_z_q68": None}
+    if not ranking_only and len(measured):
+        out.update(mae=float(np.abs(errors).mean()), bias=float(errors.mean()))
+    scored = [(p, m) for p, m in zip(predictions, measured) if p.intervals]
+    out["n_intervals"] = len(scored)
+    for level in levels:
+        out[f"coverage_{level:.2f}"] = coverage([m for _, m in scored], [p.intervals[level] for p, _ in scored])
+    # z on the scale the sd is stated on: ln of the loss (a gap is turned back into the design's loss)
+    normal = [(p.as_loss(p.mean), p.as_loss(m), p.log_sd) for p, m in scored
+              if p.log_sd is not None and p.as_loss(p.mean) > 0 and p.as_loss(m) > 0]
+    if normal and not ranking_only:
+        out["abs_z_q68"] = abs_z_quantile(*map(list, zip(*normal)))
+    return out
