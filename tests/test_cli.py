@@ -47,3 +47,16 @@ def test_help_names_the_options(argv, capsys):
     out = capsys.readouterr().out
     for option in ("--iterations", "--output", "--resume", "--profile", "--log-level", "--devices"):
         assert option in out
+
+
+def test_the_controller_asks_for_the_backend_without_preallocating_and_leaves_the_environment(monkeypatch):
+    seen = {}
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
+    monkeypatch.setattr(cli.jax, "default_backend",
+                        lambda: seen.setdefault("during", cli.os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE")) and "gpu")
+    assert cli.controller_backend() == "gpu" and seen["during"] == "false"
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in cli.os.environ  # the evaluations inherit the user's setting
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "true")
+    seen.clear()
+    cli.controller_backend()
+    assert seen["during"] == "true" and cli.os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"

@@ -46,9 +46,9 @@ class DataConfig:
             raise ValueError(f"data.val_fraction must lie strictly between 0 and 1, got {self.val_fraction}")
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "DataConfig":
+    def from_dict(cls, d: Mapping[str, Any], where: str = "data") -> "DataConfig":
         """Build from a YAML mapping; an unknown key raises ValueError naming the nearest valid key."""
-        reject_unknown(d, [f.name for f in dataclasses.fields(cls)], "data")
+        reject_unknown(d, [f.name for f in dataclasses.fields(cls)], where)
         return cls(**dict(d))
 
     def resolved_cache_dir(self) -> Path:

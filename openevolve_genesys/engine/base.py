@@ -9,7 +9,7 @@ layer re-queues rather than a failed design.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
@@ -35,6 +35,10 @@ class EngineSettings:
     ray_num_cpus: int = 0  # CPUs of a local Ray cluster; 0 = all
     cpus_per_job: float = 1.0
     gpus_per_job: float = 0.0
+    # Per-rung overrides of the two above, e.g. {r4: 4} GPUs for the largest rung; a job spanning several
+    # rungs asks for the most any of them needs.
+    cpus_per_rung: Mapping[str, float] = field(default_factory=dict)
+    gpus_per_rung: Mapping[str, float] = field(default_factory=dict)
     max_retries: int = 3  # Ray re-submits a task whose worker or node died this many times
 
     def __post_init__(self) -> None:
@@ -42,6 +46,18 @@ class EngineSettings:
             raise ValueError(f"engine.kind must be one of {KINDS}, got {self.kind!r}")
         if self.cpus_per_job <= 0 or self.gpus_per_job < 0 or self.max_retries < 0 or self.ray_num_cpus < 0:
             raise ValueError("engine resources must be positive (cpus_per_job) or non-negative (the rest)")
+        for name, per_rung, least in (("cpus_per_rung", self.cpus_per_rung, 0.0),
+                                      ("gpus_per_rung", self.gpus_per_rung, -1.0)):
+            if not isinstance(per_rung, Mapping) or any(
+                    not isinstance(v, (int, float)) or v <= least for v in per_rung.values()):
+                raise ValueError(f"engine.{name} maps rung names to {'positive' if least == 0 else 'non-negative'} "
+                                 f"numbers, e.g. {{r3: 2}}; got {per_rung!r}")
+
+    def resources(self, rungs: Sequence[str]) -> tuple[float, float]:
+        """(CPUs, GPUs) one evaluation of ``rungs`` asks for: the largest need among its rungs."""
+        cpus = max((self.cpus_per_rung.get(r, self.cpus_per_job) for r in rungs), default=self.cpus_per_job)
+        gpus = max((self.gpus_per_rung.get(r, self.gpus_per_job) for r in rungs), default=self.gpus_per_job)
+        return float(cpus), float(gpus)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], where: str = "genesys.engine") -> "EngineSettings":
@@ -54,7 +70,7 @@ def make_engine(settings: EngineSettings, evaluator: ScalingLawEvaluator, worker
     if settings.kind == "ray":
         from openevolve_genesys.engine.ray_engine import RayEngine
 
-        return RayEngine(settings, evaluator.settings, workers)
+        return RayEngine(settings, evaluator, workers)
     from openevolve_genesys.engine.local import LocalEngine
 
     return LocalEngine(evaluator, devices, workers)

@@ -21,18 +21,22 @@ log = logging.getLogger(__name__)
 _EVALUATORS: dict[str, ScalingLawEvaluator] = {}  # per Ray worker process, by repr of the settings
 
 
-def evaluate_in_worker(settings: EvaluatorSettings, source: str, rungs: list[str],
-                       options: dict[str, Any]) -> Evaluation:
-    """The Ray task body: one evaluator per worker process and settings (it caches the baseline)."""
+def evaluate_in_worker(settings: EvaluatorSettings, source: str, rungs: list[str], options: dict[str, Any],
+                       baseline: Evaluation | None = None) -> Evaluation:
+    """The Ray task body: one evaluator per worker process and settings. ``baseline`` is the controller's
+    baseline evaluation: a worker on another node, with its own fitness cache, would otherwise train the
+    whole baseline ladder again before its first comparison."""
     key = repr(settings)  # settings hold dicts: not hashable, but their repr is deterministic
     evaluator = _EVALUATORS.get(key)
     if evaluator is None:
         evaluator = _EVALUATORS[key] = ScalingLawEvaluator(settings)
+    if baseline is not None:
+        evaluator.adopt_baseline(baseline)
     return evaluator.evaluate(source, rungs, **options)
 
 
 class RayEngine:
-    def __init__(self, settings: EngineSettings, evaluator_settings: EvaluatorSettings, workers: int):
+    def __init__(self, settings: EngineSettings, evaluator: ScalingLawEvaluator, workers: int):
         try:
             import ray
         except ImportError:
@@ -44,16 +48,18 @@ class RayEngine:
             ray.init(address=settings.ray_address or None, num_cpus=settings.ray_num_cpus or None,
                      include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env} if env else None)
         self.settings = settings
-        self.evaluator_settings = evaluator_settings
+        self.evaluator = evaluator  # the controller's: its baselines travel with each job
         self.slots = workers
-        self._task = ray.remote(evaluate_in_worker).options(
-            num_cpus=settings.cpus_per_job, num_gpus=settings.gpus_per_job, max_retries=settings.max_retries,
-            retry_exceptions=False)
-        log.info("Ray engine: %s, %s CPU and %s GPU per evaluation", ray.cluster_resources(),
-                 settings.cpus_per_job, settings.gpus_per_job)
+        self._task = ray.remote(evaluate_in_worker).options(max_retries=settings.max_retries, retry_exceptions=False)
+        log.info("Ray engine: %s, %s CPU and %s GPU per evaluation (per rung: %s CPU, %s GPU)",
+                 ray.cluster_resources(), settings.cpus_per_job, settings.gpus_per_job,
+                 dict(settings.cpus_per_rung) or "-", dict(settings.gpus_per_rung) or "-")
 
     def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> Evaluation:
-        ref = self._task.remote(self.evaluator_settings, source, list(rungs), options)
+        cpus, gpus = self.settings.resources(rungs)
+        baseline = self.evaluator.known_baseline(options.get("baseline_learning_rate"))
+        ref = self._task.options(num_cpus=cpus, num_gpus=gpus).remote(
+            self.evaluator.settings, source, list(rungs), options, baseline)
         try:
             return self._ray.get(ref)
         except (self._ray.exceptions.WorkerCrashedError, self._ray.exceptions.NodeDiedError,

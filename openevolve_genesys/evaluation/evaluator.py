@@ -118,6 +118,16 @@ class ScalingLawEvaluator:
             self._baselines[lr] = evaluation
         return self._baselines[lr]
 
+    def known_baseline(self, learning_rate: float | None = None) -> Evaluation | None:
+        """The baseline evaluation at ``learning_rate`` (default: ``baseline_learning_rate``) if already trained."""
+        return self._baselines.get(_rate(learning_rate, self.baseline_learning_rate, "learning_rate"))
+
+    def adopt_baseline(self, evaluation: Evaluation) -> None:
+        """Use another evaluator's baseline (an engine worker's evaluator gets the controller's)."""
+        if evaluation.outcome != "ok" or "learning_rate" not in evaluation.metrics:
+            raise ValueError("only a successful baseline evaluation (with its learning_rate) can be adopted")
+        self._baselines.setdefault(float(evaluation.metrics["learning_rate"]), evaluation)
+
     def train_config(self, learning_rate: float | None = None, trial: Mapping[str, Any] | None = None) -> TrainConfig:
         """The TrainConfig an evaluation with these options trains with (its hash is in the cache key)."""
         lr = _rate(learning_rate, self.profile.train.learning_rate, "learning_rate")

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from openevolve_genesys.data.config import DataConfig
 from openevolve_genesys.evaluation.checks import CheckSettings
 from openevolve_genesys.evaluation.sandbox import SandboxLimits
 from openevolve_genesys.evaluation.tuning import TuneSettings
 from openevolve_genesys.strict import reject_unknown
+from openevolve_genesys.training.profiles import PROFILES
 
 FITNESS = ("forecast_gap", "neg_slope", "neg_loss")
 
@@ -46,6 +48,10 @@ class EvaluatorSettings:
                 raw[name] = kind(**raw[name])
         if "tune" in raw:
             raw["tune"] = TuneSettings.from_dict(raw["tune"], f"{where}.tune")
+        # Checked now, so that a misspelt key stops the run before its folder exists, not at the first
+        # evaluation; the keys are the same for every profile (--profile may still change which).
+        DataConfig.from_dict(raw.get("data") or {}, f"{where}.data")
+        PROFILES["smoke"].override(raw.get("profile_overrides") or {}, f"{where}.profile_overrides")
         return cls(**raw)
 
     def resolved_cache_path(self) -> Path:

@@ -197,10 +197,14 @@ def tune_learning_rate(evaluator: Any, source: str, settings: TuneSettings, *, e
     def result(best: float, trials: list[TuneTrial], tuned: bool, note: str) -> TuneResult:
         return TuneResult(best, tuple(trials), time.perf_counter() - start, base, tuned, note, target)
 
+    # Without a tuned rate of its own, a design trains at the baseline's (tuned) rate: the comparison then
+    # at least treats both sides alike, instead of pitting the profile's rate against a tuned baseline.
+    fallback, fallen_back = ((base, "the profile's rate is used") if baseline_learning_rate is None else
+                             (baseline_learning_rate, "the baseline's rate is used"))
     reserved = settings.max_trials()
     if budget is not None and not budget.reserve(reserved):
-        return result(base, [], False, f"tune budget spent ({budget.trained} of {budget.limit} trials trained; "
-                                       f"a sweep may need {reserved}): the profile's rate is used")
+        return result(fallback, [], False, f"tune budget spent ({budget.trained} of {budget.limit} trials trained; "
+                                           f"a sweep may need {reserved}): {fallen_back}")
     runner = engine if engine is not None else evaluator
     trials: list[TuneTrial] = []
     candidates = [base * m for m in settings.grid]
@@ -215,8 +219,8 @@ def tune_learning_rate(evaluator: Any, source: str, settings: TuneSettings, *, e
                 if trial.outcome == "ok":
                     scored.append(trial)
                 elif trial.check not in RATE_DEPENDENT:
-                    return result(base, trials, False, f"stopped at the trial at {lr:.3g}: {trial.outcome} "
-                                  f"({trial.check}), which another rate would not fix; the profile's rate is used")
+                    return result(fallback, trials, False, f"stopped at the trial at {lr:.3g}: {trial.outcome} "
+                                  f"({trial.check}), which another rate would not fix; {fallen_back}")
             if not scored:
                 break
             scored.sort(key=lambda t: t.loss)
@@ -227,7 +231,7 @@ def tune_learning_rate(evaluator: Any, source: str, settings: TuneSettings, *, e
             budget.settle(reserved, result(base, trials, False, ""))
     if best is None:
         kinds = sorted({t.check or t.outcome for t in trials})
-        return result(base, trials, False, f"every trial failed ({', '.join(kinds)}); the profile's rate is used")
+        return result(fallback, trials, False, f"every trial failed ({', '.join(kinds)}); {fallen_back}")
     return result(best.learning_rate, trials, True,
                   f"{best.learning_rate:.3g} (x{best.learning_rate / base:.3g} the profile's rate): "
                   f"eval loss {best.loss:.4f} after {best.steps} steps at {rung}{_edge(best, settings, base)}")

@@ -67,28 +67,28 @@ class LadderProfile:
                 return rung
         raise KeyError(f"profile {self.name!r} has no rung {name!r}; rungs: {[r.name for r in self.rungs]}")
 
-    def override(self, overrides: Mapping[str, Any]) -> "LadderProfile":
+    def override(self, overrides: Mapping[str, Any], where: str = "profile") -> "LadderProfile":
         """A copy with YAML overrides applied: ``vocab_size``, ``rungs`` (list of dicts), ``train`` (dict)."""
         allowed = {"vocab_size", "rungs", "train"}
-        reject_unknown(overrides, allowed, "profile")
+        reject_unknown(overrides, allowed, where)
         changes: dict[str, Any] = {}
         if "vocab_size" in overrides:
             changes["vocab_size"] = int(overrides["vocab_size"])
         if "rungs" in overrides:
-            changes["rungs"] = tuple(_rung_from(r, i) for i, r in enumerate(overrides["rungs"]))
+            changes["rungs"] = tuple(_rung_from(r, i, where) for i, r in enumerate(overrides["rungs"]))
         if "train" in overrides:
             train = overrides["train"]
-            reject_unknown(train, {f.name for f in dataclasses.fields(TrainConfig)}, "profile.train")
+            reject_unknown(train, {f.name for f in dataclasses.fields(TrainConfig)}, f"{where}.train")
             changes["train"] = dataclasses.replace(self.train, **train)
         return dataclasses.replace(self, **changes)
 
 
-def _rung_from(spec: Mapping[str, Any], index: int) -> Rung:
+def _rung_from(spec: Mapping[str, Any], index: int, where: str = "profile") -> Rung:
     fields = [f.name for f in dataclasses.fields(Rung)]
-    reject_unknown(spec, set(fields), f"profile.rungs[{index}]")
+    reject_unknown(spec, set(fields), f"{where}.rungs[{index}]")
     missing = [f for f in fields if f != "name" and f not in spec]
     if missing:
-        raise ValueError(f"profile.rungs[{index}] is missing {missing}")
+        raise ValueError(f"{where}.rungs[{index}] is missing {missing}")
     return Rung(name=str(spec.get("name", f"r{index}")), d_model=int(spec["d_model"]),
                 n_layers=int(spec["n_layers"]), n_heads=int(spec["n_heads"]))
 

@@ -42,7 +42,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes(local_cluster
                                  data={"source": "stdlib", "max_corpus_bytes": 300_000},
                                  cache_path=str(tmp_path / "fitness.sqlite"),
                                  sandbox=SandboxLimits(wall_seconds=300, heartbeat_seconds=60, startup_seconds=120))
-    engine = RayEngine(EngineSettings(kind="ray", max_retries=3), settings, workers=1)
+    engine = RayEngine(EngineSettings(kind="ray", max_retries=3), ScalingLawEvaluator(settings), workers=1)
     template = ScalingLawEvaluator(settings).template.replace("math.sqrt(", "1.25 * math.sqrt(", 1)
     result = {}
     job = threading.Thread(target=lambda: result.update(evaluation=engine.evaluate(template, ["r0"])))

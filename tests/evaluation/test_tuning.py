@@ -128,6 +128,9 @@ def test_the_tune_budget_refuses_a_sweep_that_could_overrun_it():
     refused = tune_learning_rate(fake, "b", TuneSettings(grid=(1.0, 2.0)), budget=budget)
     assert not refused.tuned and refused.trials == () and "budget spent (3 of 4" in refused.note
     assert budget.state_dict()["trained"] == 3 and budget.refused == 1 and len(fake.calls) == 3
+    # Compared with a tuned baseline, an untuned design trains at the baseline's rate, not the profile's.
+    fair = tune_learning_rate(fake, "c", TuneSettings(grid=(1.0, 2.0)), budget=budget, baseline_learning_rate=2 * RATE)
+    assert not fair.tuned and fair.best_learning_rate == 2 * RATE and "the baseline's rate is used" in fair.note
 
 
 # -- real sweeps and comparisons, through the sandbox ------------------------------------------------
