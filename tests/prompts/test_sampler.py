@@ -1,3 +1,4 @@
+import dataclasses
 import multiprocessing as mp
 import pickle
 import random
@@ -72,3 +73,11 @@ def test_the_sampler_builds_the_same_prompt_in_spawned_and_forked_workers(method
     child.join(timeout=60)
     assert prompt == sampler.build(request)
     assert prompt["system"].startswith("custom system")
+
+
+def test_the_prompt_says_whether_the_learning_rate_will_be_tuned():
+    request = request_for("matrix_mixer")
+    plain = PromptSampler().build(request)["user"].splitlines()[0]
+    tuned = PromptSampler().build(dataclasses.replace(request, tuned=True))["user"].splitlines()[0]
+    assert "mode: submit" in plain and "profile's learning rate" in plain and "tuned" not in plain
+    assert "mode: submit" in tuned and "tuned automatically" in tuned and "not charged" in tuned
