@@ -19,6 +19,7 @@ from openevolve import config as oe
 
 from openevolve_genesys.engine.base import EngineSettings
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
+from openevolve_genesys.llm import endpoint
 from openevolve_genesys.llm.stall import StallPolicy
 from openevolve_genesys.selection.selector import SelectorSettings
 from openevolve_genesys.stages.settings import StageSettings, parse_stages
@@ -137,10 +138,13 @@ def _without_default_model(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def llm_endpoint_configured(config: oe.Config) -> bool:
-    """True when an API key is given in the YAML or in $OPENAI_API_KEY, or a non-default api_base is set."""
+    """True when an API key or an endpoint other than OpenAI's own is configured, in the YAML or in the
+    environment ($OPENAI_API_KEY; $OPENAI_API_BASE or $OPENAI_BASE_URL), resolved as the streaming client
+    resolves them (llm/endpoint.py: the YAML first)."""
     models = config.llm.models
-    has_key = bool(os.environ.get("OPENAI_API_KEY")) or any(m.api_key for m in models) or bool(config.llm.api_key)
-    custom_base = any(m.api_base and "api.openai.com" not in m.api_base for m in models)
+    has_key = any(endpoint.api_key(m.api_key) for m in models) or bool(endpoint.api_key(config.llm.api_key))
+    bases = [endpoint.api_base(m.api_base) for m in models]
+    custom_base = any(base and not endpoint.is_openai_default(base) for base in bases)
     return has_key or custom_base
 
 

@@ -49,10 +49,20 @@ def test_missing_and_unparsable_files_are_clear_errors(tmp_path):
 
 
 def test_an_endpoint_counts_as_configured_only_with_a_key_or_a_custom_base(tmp_path, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    for name in ("OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     assert not llm_endpoint_configured(load_run_config(CONFIGS[0]).openevolve)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    assert llm_endpoint_configured(load_run_config(CONFIGS[0]).openevolve)
-    monkeypatch.delenv("OPENAI_API_KEY")
     local = write(tmp_path, lambda raw: raw["llm"].update(api_base="http://localhost:8000/v1"))
     assert llm_endpoint_configured(load_run_config(local).openevolve)
+
+
+@pytest.mark.parametrize("variable, value", [("OPENAI_API_KEY", "sk-test"),
+                                             ("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"),
+                                             ("OPENAI_API_BASE", "http://127.0.0.1:8000/v1")])
+def test_a_key_or_an_endpoint_set_only_in_the_environment_counts(monkeypatch, variable, value):
+    for name in ("OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, value)
+    assert llm_endpoint_configured(load_run_config(CONFIGS[0]).openevolve)
+    monkeypatch.setenv(variable, "")  # set but empty is not set
+    assert not llm_endpoint_configured(load_run_config(CONFIGS[0]).openevolve)

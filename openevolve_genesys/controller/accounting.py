@@ -46,7 +46,8 @@ class ModelStats:
     quarantined: int = 0
     wasted_seconds: float = 0.0  # wall time of stalled and infra attempts
     seconds: float = 0.0
-    tokens: int = 0
+    tokens: int = 0  # tokens the LLM sent (controller/jobs.py: the server's count, else streamed chunks)
+    wasted_tokens: int = 0  # of those, the ones sent to stalled and infra attempts (received before the cut)
 
     def to_dict(self, charge_all: bool = False) -> dict[str, Any]:
         stalls = self.outcomes["stalled"]
@@ -55,7 +56,7 @@ class ModelStats:
                 "charged": charged, "requeued": self.requeued,
                 "quarantined": self.quarantined, "stall_rate": stalls / self.submissions if self.submissions else 0.0,
                 "wasted_seconds": round(self.wasted_seconds, 2), "seconds": round(self.seconds, 2),
-                "tokens": self.tokens}
+                "tokens": self.tokens, "wasted_tokens": self.wasted_tokens}
 
 
 @dataclass
@@ -103,7 +104,7 @@ class Accounting:
                          f"({d['outcomes']['ok']} ok, {d['outcomes']['invalid']} invalid), "
                          f"{d['outcomes']['stalled']} stalled ({d['stall_rate']:.0%}), {d['outcomes']['infra']} infra, "
                          f"{d['requeued']} re-queued, {d['quarantined']} quarantined, "
-                         f"{d['wasted_seconds']:.0f} s wasted")
+                         f"{d['wasted_seconds']:.0f} s wasted, {d['tokens']} tokens ({d['wasted_tokens']} wasted)")
         v = self.verification.to_dict()
         lines.append(f"verification: {v['submissions']} jobs, {v['outcomes']['ok']} ok, {v['outcomes']['invalid']} "
                      f"invalid, {v['outcomes']['stalled']} stalled, {v['outcomes']['infra']} infra, "
@@ -125,3 +126,4 @@ def _count(stats: ModelStats, outcome: str, seconds: float, tokens: int, requeue
     stats.quarantined += quarantined
     if outcome not in CHARGED:
         stats.wasted_seconds += seconds
+        stats.wasted_tokens += tokens

@@ -24,7 +24,7 @@ from openevolve_genesys.engine import Engine
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import ProgramError, enforce_template
 from openevolve_genesys.evaluation.tuning import TuneResult
-from openevolve_genesys.llm.streaming import LLMRequestRejected, classify_llm_error
+from openevolve_genesys.llm.streaming import LLMRequestRejected, StreamingLLM, classify_llm_error
 
 OPERATOR_LINE = re.compile(r"^\s*Operator:\s*(.+?)\s*$", re.MULTILINE)
 
@@ -45,6 +45,7 @@ class DesignAttempt:
     message: str = ""
     evaluation: Evaluation | None = None
     llm_seconds: float = 0.0
+    tokens: int = 0  # tokens the LLM sent for this attempt, also when it stalled or failed (wasted then)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     attempt_class: str = ""  # ok, invalid, stalled or infra (controller/accounting.py)
@@ -63,12 +64,30 @@ Tuner = Callable[[str], TuneResult]  # a program's source -> its learning-rate s
 def ask_llm(llm: Any, prompt: dict[str, str], timeout: float, model_index: int | None = None) -> str:
     """One LLM call with a hard timeout, to the ensemble's model ``model_index`` (None: the ensemble's
     weighted draw); the model's own retries happen inside it."""
-    client = llm if model_index is None else llm.models[model_index]
+    client = _client(llm, model_index)
 
     async def call() -> str:
         return await client.generate_with_context(prompt["system"], [{"role": "user", "content": prompt["user"]}])
 
     return asyncio.run(asyncio.wait_for(call(), timeout=timeout))
+
+
+def tokens_received(llm: Any, model_index: int | None, error: BaseException | None = None) -> int:
+    """Tokens the model sent during this thread's last ``ask_llm`` (0 when the client keeps no count).
+
+    The streaming client keeps the count of every call per thread, failed or cut by ``ask_llm``'s time
+    limit included. OpenEvolve's ensemble and stock client update ``last_usage`` only after a success, so
+    after a failure theirs is an earlier call's: then only the error's own count (``LLMCallError.tokens``)
+    is trusted."""
+    client = _client(llm, model_index)
+    if error is None or isinstance(client, StreamingLLM):
+        usage = getattr(client, "last_usage", None) or {}
+        return int(usage.get("completion_tokens") or 0)
+    return int(getattr(error, "tokens", 0) or 0)
+
+
+def _client(llm: Any, model_index: int | None) -> Any:
+    return llm if model_index is None else llm.models[model_index]
 
 
 def apply_response(seed_code: str, response: str, template: str, policy: str) -> tuple[str, list[str]]:
@@ -91,13 +110,16 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
     """Ask, apply, enforce, tune, evaluate. ``engine`` runs the evaluation (default: the evaluator, in
     process); ``tuner`` (tune mode) sweeps the child's learning rate first, outside the attempt budget."""
     start = time.perf_counter()
+    error: Exception | None = None
     try:
         attempt.response = ask_llm(llm, attempt.prompt, llm_timeout, attempt.model_index)
     except LLMRequestRejected:
         raise  # 400/401/404: every attempt would fail the same way; the run stops with the endpoint's message
     except Exception as err:  # stalls, timeouts, HTTP errors, refused connections: classified below
+        error = err
         attempt.failure, attempt.message = "llm_error", f"{type(err).__name__}: {err}"
         attempt.attempt_class = classify_llm_error(err)
+    attempt.tokens = tokens_received(llm, attempt.model_index, error)
     attempt.llm_seconds = time.perf_counter() - start
     attempt.model = attempt.model or _model_name(llm)
     if attempt.response is not None:

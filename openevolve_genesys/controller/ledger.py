@@ -38,6 +38,7 @@ class RunLedger:
     def _apply_design(self, event: dict) -> None:
         charged = self.accounting.charges(event["class"])
         self.accounting.record(event["model"], event["class"], seconds=event["seconds"],
+                               tokens=event.get("tokens", 0),  # absent in histories older than token counts
                                requeued=event["requeued"], quarantined=event["quarantined"])
         self._apply_tune(event)
         if charged:

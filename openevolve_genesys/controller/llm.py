@@ -11,6 +11,7 @@ from openevolve import config as oe
 from openevolve.llm.ensemble import LLMEnsemble
 
 from openevolve_genesys.config import RunConfig, llm_endpoint_configured
+from openevolve_genesys.llm import endpoint
 from openevolve_genesys.llm.streaming import init_streaming_client
 from openevolve_genesys.mutations.client import init_offline_client
 
@@ -29,14 +30,17 @@ def make_design_agent(config: RunConfig) -> tuple[Any, str]:
         log.info(description)
         return LLMEnsemble([model]), description
     names = ", ".join(m.name for m in llm.models)
+    # The endpoint each model really calls: its YAML api_base, or the environment's (llm/endpoint.py).
+    resolved = [dataclasses.replace(m, api_base=endpoint.api_base(m.api_base)) for m in llm.models]
+    where = resolved[0].api_base
     if config.genesys.run.accounting == "stock":  # OpenEvolve's own client: waits for its global timeout
-        description = f"design agent: {names} at {llm.models[0].api_base} (OpenEvolve's stock client)"
+        description = f"design agent: {names} at {where} (OpenEvolve's stock client)"
         log.info(description)
-        return LLMEnsemble(llm.models), description
+        return LLMEnsemble(resolved), description
     # Streamed, and cut as stalled when no token arrives in time (genesys.stall), not after llm.timeout.
     client = functools.partial(init_streaming_client, policy=config.genesys.stall)
-    models = [dataclasses.replace(m, init_client=client) for m in llm.models]
-    description = f"design agent: {names} at {llm.models[0].api_base} (streamed, stall policy {config.genesys.stall})"
+    models = [dataclasses.replace(m, init_client=client) for m in resolved]
+    description = f"design agent: {names} at {where} (streamed, stall policy {config.genesys.stall})"
     log.info(description)
     return LLMEnsemble(models), description
 

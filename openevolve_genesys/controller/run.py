@@ -206,7 +206,7 @@ class GenesysRun:
                  "seed_id": job.seed_id, "unit": job.unit, "operator": job.operator, "model": job.model,
                  "quadrant": job.quadrant, "credit": job.credit,
                  "class": job.attempt_class, "failure": job.failure, "message": job.message, "code": job.child_code,
-                 "notes": job.notes, "seconds": job.seconds, "llm_seconds": job.llm_seconds,
+                 "notes": job.notes, "seconds": job.seconds, "llm_seconds": job.llm_seconds, "tokens": job.tokens,
                  "learning_rate": job.learning_rate, "tune": job.tune.to_dict() if job.tune else None,
                  "outcome": evaluation.outcome if evaluation else job.failure,
                  "rungs": evaluation.rungs if evaluation else {}, "metrics": evaluation.metrics if evaluation else {},

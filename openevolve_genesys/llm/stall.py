@@ -39,12 +39,14 @@ class StallPolicy:
 
 @dataclass
 class Progress:
-    """Text received by one attempt, and when: what the stall policy is judged on."""
+    """Text received by one attempt, and when: what the stall policy is judged on (and what the attempt cost)."""
 
     started: float
     chars: int = 0
     first_at: float | None = None
     last_at: float | None = None
+    chunks: int = 0  # chunks that carried text: the token count of an attempt the server never counted
+    usage: tuple[int, int] | None = None  # the server's own (prompt, completion) tokens, sent after the last chunk
 
     @property
     def tokens(self) -> int:
@@ -53,6 +55,7 @@ class Progress:
     def add(self, chars: int, now: float) -> None:
         if chars:
             self.chars += chars
+            self.chunks += 1
             self.first_at = now if self.first_at is None else self.first_at
             self.last_at = now
 

@@ -9,7 +9,10 @@ here: the caller re-queues the attempt and decides. Infra faults (refused connec
 malformed streams) are retried ``retries`` times, ``retry_delay`` apart, then raise ``LLMUnavailable``.
 Other HTTP errors (400, 401, 404, ...) mean the request itself is wrong and raise ``LLMRequestRejected``.
 
-The stall rules and the token estimate (streamed characters / 4) live in ``stall.py``.
+The stall rules and the rate estimate (streamed characters / 4) live in ``stall.py``; the tokens each
+call received (the server's count, else text-carrying chunks; stalled and failed calls too) in
+``usage.py``, exposed per thread as ``last_usage`` (OpenEvolve's ensemble copies it after every call) and
+``last_call``. The key and endpoint come from the YAML, else the environment (``endpoint.py``).
 
 Wire it in through ``LLMModelConfig.init_client = functools.partial(init_streaming_client, policy=...)``;
 OpenEvolve's ``LLMEnsemble`` then builds one client per model.
@@ -18,7 +21,6 @@ OpenEvolve's ``LLMEnsemble`` then builds one client per model.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -28,39 +30,23 @@ import openai
 from openevolve.config import LLMModelConfig
 from openevolve.llm.base import LLMInterface
 
+from openevolve_genesys.llm import endpoint
+from openevolve_genesys.llm.errors import (LLMCallError, LLMRequestRejected, LLMStalled, LLMUnavailable,
+                                           classify_llm_error, connect_timeout, retryable)
 from openevolve_genesys.llm.stall import Progress, StallPolicy
+from openevolve_genesys.llm.usage import CallTokens, PerThread, reported_usage
 
+__all__ = ["CallStats", "LLMCallError", "LLMRequestRejected", "LLMStalled", "LLMUnavailable", "StreamingLLM",
+           "classify_llm_error", "init_streaming_client"]  # the errors live in errors.py, re-exported here
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CONNECT_SECONDS = 10.0  # a TCP connect this slow means the endpoint is unreachable (infra), not a slow model
 CLOSE_SECONDS = 2.0  # closing a cut stream must never hang the caller
-RETRYABLE_STATUS = frozenset({408, 409, 429})  # plus every 5xx: the statuses OpenAI's own SDK retries
+# How a server that validates its request fields strictly refuses an option it does not know.
+UNKNOWN_FIELD_STATUS = frozenset({400, 422})
 # OpenAI's reasoning models reject max_tokens/temperature/top_p and take max_completion_tokens instead.
 REASONING_MODEL_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-
-
-class LLMCallError(Exception):
-    """An LLM call that produced no answer; ``seconds`` of wall time were wasted, ``tokens`` received."""
-
-    def __init__(self, message: str, seconds: float = 0.0, tokens: int = 0, model: str = "", api_base: str = ""):
-        super().__init__(message)
-        self.seconds, self.tokens, self.model, self.api_base = float(seconds), int(tokens), model, api_base
-
-    def __reduce__(self) -> tuple[Any, ...]:  # keep the fields across processes (the default keeps only args)
-        return type(self), (str(self), self.seconds, self.tokens, self.model, self.api_base)
-
-
-class LLMStalled(LLMCallError):
-    """The model stopped making progress (policy cut); not the design's fault, re-queue the attempt."""
-
-
-class LLMUnavailable(LLMCallError):
-    """The endpoint failed (unreachable, HTTP 5xx/429, malformed stream) on every attempt."""
-
-
-class LLMRequestRejected(LLMCallError):
-    """The endpoint refused the request itself (HTTP 400, 401, 404, ...): a configuration error."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +54,7 @@ class CallStats:
     """Accounting of one ``generate_with_context`` call, kept on the client as ``last_call``."""
 
     seconds: float  # wall time including retries and retry delays
-    tokens: int  # estimated tokens received over all attempts
+    tokens: int  # tokens received over all attempts (usage.py: the server's count, else text chunks)
     retries: int  # attempts beyond the first
     outcome: str  # ok, stalled, infra or invalid (the classes of classify_llm_error)
 
@@ -76,25 +62,31 @@ class CallStats:
 class _Cut(Exception):
     """One attempt ended without an answer; ``kind`` is stalled, infra or rejected."""
 
-    def __init__(self, kind: str, why: str):
+    def __init__(self, kind: str, why: str, status: int | None = None):
         super().__init__(why)
-        self.kind, self.why = kind, why
+        self.kind, self.why, self.status = kind, why, status
 
 
 class StreamingLLM(LLMInterface):
     """OpenEvolve LLM client streaming from an OpenAI-compatible endpoint under a ``StallPolicy``."""
 
+    last_call = PerThread()  # CallStats of this thread's last call
+    last_usage = PerThread()  # its tokens as OpenEvolve's dict, read by the ensemble; set even when the call failed
+
     def __init__(self, model_cfg: LLMModelConfig, policy: StallPolicy | None = None):
         if not getattr(model_cfg, "name", None):
             raise ValueError("the LLM model has no name: set `name` for every entry of llm.models")
-        if not getattr(model_cfg, "api_base", None):
+        api_base = endpoint.api_base(getattr(model_cfg, "api_base", None))
+        if not api_base:
             raise ValueError(f"LLM model {model_cfg.name!r} has no api_base: set llm.api_base (or the model's "
-                             "api_base) to an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+                             "api_base, or $OPENAI_BASE_URL) to an OpenAI-compatible endpoint, e.g. "
+                             "http://127.0.0.1:8000/v1")
         if policy is not None and not isinstance(policy, StallPolicy):
             raise TypeError(f"policy must be a StallPolicy, got {type(policy).__name__}")
         self.model = model_cfg.name  # OpenEvolve's ensemble logs vars(client)["model"]
-        self.api_base = str(model_cfg.api_base)
-        self.api_key = model_cfg.api_key or "none"  # local servers ignore the key, the SDK insists on one
+        self.api_base = str(api_base)
+        # Local servers ignore the key, but the SDK insists on one.
+        self.api_key = endpoint.api_key(model_cfg.api_key) or "none"
         self.system_message = model_cfg.system_message
         self.temperature, self.top_p, self.max_tokens = model_cfg.temperature, model_cfg.top_p, model_cfg.max_tokens
         self.timeout = model_cfg.timeout
@@ -102,8 +94,7 @@ class StreamingLLM(LLMInterface):
         self.random_seed = getattr(model_cfg, "random_seed", None)
         self.reasoning_effort = getattr(model_cfg, "reasoning_effort", None)
         self.policy = policy or StallPolicy()
-        self.last_call: CallStats | None = None
-        self.last_usage: dict[str, Any] | None = None  # read by OpenEvolve's ensemble after every call
+        self.ask_usage = True  # cleared if the endpoint refuses stream_options: tokens are then counted from chunks
 
     async def generate(self, prompt: str, **kwargs: Any) -> str:
         return await self.generate_with_context(self.system_message or "", [{"role": "user", "content": prompt}],
@@ -115,7 +106,7 @@ class StreamingLLM(LLMInterface):
         retries = max(0, int(kwargs.get("retries", self.retries) or 0))
         delay = float(kwargs.get("retry_delay", self.retry_delay) or 0)
         timeout = kwargs.get("timeout", self.timeout)
-        start, tokens = time.monotonic(), 0
+        start, tokens = time.monotonic(), CallTokens()
         self.last_usage = None
         # One SDK client per call: its connection pool is bound to the event loop, and callers may run each
         # call under its own asyncio.run. Read timeouts are ours (per chunk); the SDK only bounds the connect.
@@ -125,23 +116,44 @@ class StreamingLLM(LLMInterface):
         attempt = 0
         try:
             while True:
+                if self.ask_usage:
+                    params["stream_options"] = {"include_usage": True}
                 progress = Progress(time.monotonic())
                 try:
                     text = await self._attempt(client, params, progress, timeout)
                 except _Cut as cut:
-                    tokens += progress.tokens
+                    tokens.add(progress)
+                    if self._refused_usage(cut, params):
+                        continue  # the same attempt again without the option: the server never read the request
                     if cut.kind != "infra" or attempt >= retries:
-                        raise self._failure(cut, time.monotonic() - start, tokens, attempt) from cut.__cause__
+                        raise self._failure(cut, time.monotonic() - start, tokens.completion,
+                                            attempt) from cut.__cause__
                     log.warning("LLM %s at %s, attempt %d/%d: %s; retrying in %g s", self.model, self.api_base,
                                 attempt + 1, retries + 1, cut.why, delay)
                     attempt += 1
                     await asyncio.sleep(delay)
                     continue
-                tokens += progress.tokens
-                self.last_call = CallStats(time.monotonic() - start, tokens, attempt, "ok")
+                except BaseException:  # cancelled by the caller's own time limit: what came still counts
+                    tokens.add(progress)
+                    raise
+                tokens.add(progress)
+                self.last_call = CallStats(time.monotonic() - start, tokens.completion, attempt, "ok")
                 return text
         finally:
+            self.last_usage = tokens.usage(self.model)
             await _quietly(client.close())
+
+    def _refused_usage(self, cut: _Cut, params: dict[str, Any]) -> bool:
+        """Whether the endpoint refused the request for its stream_options (then never send them again).
+        Only a refusal that names the option counts: any other 400 is a real configuration error."""
+        if (cut.kind != "rejected" or cut.status not in UNKNOWN_FIELD_STATUS or "stream_options" not in params
+                or "stream_options" not in cut.why):
+            return False
+        del params["stream_options"]
+        self.ask_usage = False
+        log.warning("LLM %s at %s refused stream_options (%s); asking without it, tokens are counted from "
+                    "the streamed chunks from now on", self.model, self.api_base, cut.why)
+        return True
 
     def _params(self, system_message: str, messages: list[dict[str, str]], kwargs: dict[str, Any]) -> dict[str, Any]:
         chat = ([{"role": "system", "content": system_message}] if system_message else []) + list(messages)
@@ -172,11 +184,7 @@ class StreamingLLM(LLMInterface):
                     chunk = await self._watched(anext(stream), progress, timeout)
                 except StopAsyncIteration:
                     break
-                usage = getattr(chunk, "usage", None)
-                if usage is not None:
-                    self.last_usage = {"prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
-                                       "completion_tokens": getattr(usage, "completion_tokens", 0) or 0,
-                                       "total_tokens": getattr(usage, "total_tokens", 0) or 0, "model": self.model}
+                progress.usage = reported_usage(chunk) or progress.usage
                 piece = _chunk_text(chunk)
                 if piece is not None:
                     saw_choices = True
@@ -189,10 +197,10 @@ class StreamingLLM(LLMInterface):
         except _Cut:
             raise
         except openai.APIStatusError as err:
-            kind = "infra" if _retryable(err.status_code) else "rejected"
-            raise _Cut(kind, _status_detail(err)) from err
+            kind = "infra" if retryable(err.status_code) else "rejected"
+            raise _Cut(kind, _status_detail(err), err.status_code) from err
         except openai.APITimeoutError as err:
-            if _connect_timeout(err):
+            if connect_timeout(err):
                 raise _Cut("infra", f"could not connect within {CONNECT_SECONDS:g} s") from err
             raise _Cut("stalled", "the HTTP client timed out waiting for data") from err
         except openai.APIConnectionError as err:
@@ -251,19 +259,10 @@ def _chunk_text(chunk: Any) -> tuple[str, int] | None:
     return content, len(content) + len(reasoning)
 
 
-def _retryable(status: int) -> bool:
-    return status in RETRYABLE_STATUS or status >= 500
-
-
 def _status_detail(err: openai.APIStatusError) -> str:
     body = err.body  # the SDK keeps the "error" object of an OpenAI-style error response here
     message = body.get("message") if isinstance(body, dict) else None
     return f"HTTP {err.status_code}: {message or err.message}"
-
-
-def _connect_timeout(err: BaseException) -> bool:
-    # The SDK wraps its HTTP library's ConnectTimeout (httpx or httpx2 by version): match the name, not the module.
-    return type(err.__cause__).__name__ == "ConnectTimeout"
 
 
 async def _quietly(closing: Awaitable[Any]) -> None:
@@ -277,21 +276,3 @@ async def _quietly(closing: Awaitable[Any]) -> None:
 def init_streaming_client(model_cfg: LLMModelConfig, policy: StallPolicy | None = None) -> StreamingLLM:
     """OpenEvolve's ``init_client`` hook; use ``functools.partial(init_streaming_client, policy=...)``."""
     return StreamingLLM(model_cfg, policy)
-
-
-def classify_llm_error(exc: BaseException) -> str:
-    """The attempt class of a failed LLM call: stalled, infra, or invalid (the request or code is at fault)."""
-    if isinstance(exc, LLMStalled):
-        return "stalled"
-    if isinstance(exc, LLMUnavailable):
-        return "infra"
-    if isinstance(exc, openai.APITimeoutError):  # before APIConnectionError, its base class
-        return "infra" if _connect_timeout(exc) else "stalled"
-    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is TimeoutError since Python 3.11
-        return "stalled"
-    if isinstance(exc, openai.APIStatusError):
-        return "infra" if _retryable(exc.status_code) else "invalid"
-    # Connection failures, error events inside a stream, unparsable bodies (the stock client lets json raise).
-    if isinstance(exc, (openai.APIError, ConnectionError, json.JSONDecodeError)):
-        return "infra"
-    return "invalid"  # LLMRequestRejected (HTTP 400/401/404: the configuration) and any other bug

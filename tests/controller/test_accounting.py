@@ -1,7 +1,16 @@
-import pytest
+import math
+from functools import partial
 
+import pytest
+from openevolve.config import LLMModelConfig
+from openevolve.llm.ensemble import LLMEnsemble
+
+from fault_server import NO_DIFF_TEXT, FaultServer, Reply
 from openevolve_genesys.controller.accounting import Accounting, classify_evaluation
+from openevolve_genesys.controller.jobs import DesignAttempt, run_design_attempt
 from openevolve_genesys.evaluation.evaluator import Evaluation
+from openevolve_genesys.evaluation.settings import EvaluatorSettings
+from openevolve_genesys.llm.streaming import StallPolicy, init_streaming_client
 
 
 @pytest.mark.parametrize("outcome, reason, expected", [
@@ -22,8 +31,8 @@ def test_evaluation_outcomes_map_to_attempt_classes(outcome, reason, expected):
 def test_only_ok_and_invalid_are_charged_and_waste_is_counted_per_model():
     books = Accounting(requeue_limit=2)
     books.record("gpt", "ok", seconds=10.0, tokens=500)
-    books.record("gpt", "stalled", seconds=4.0, requeued=True)
-    books.record("gpt", "infra", seconds=1.0, quarantined=True)
+    books.record("gpt", "stalled", seconds=4.0, tokens=30, requeued=True)
+    books.record("gpt", "infra", seconds=1.0, tokens=7, quarantined=True)
     books.record("offline", "invalid", seconds=2.0)
     assert books.charged == 2
     summary = books.summary()
@@ -32,8 +41,40 @@ def test_only_ok_and_invalid_are_charged_and_waste_is_counted_per_model():
     assert gpt["outcomes"] == {"ok": 1, "invalid": 0, "stalled": 1, "infra": 1}
     assert gpt["stall_rate"] == pytest.approx(1 / 3)
     assert (gpt["requeued"], gpt["quarantined"], gpt["wasted_seconds"]) == (1, 1, 5.0)
-    assert summary["models"]["offline"]["charged"] == 1
-    assert any("1 stalled (33%)" in line for line in books.summary_lines())
+    assert (gpt["tokens"], gpt["wasted_tokens"]) == (537, 37)
+    assert summary["models"]["offline"]["charged"] == 1 and summary["models"]["offline"]["tokens"] == 0
+    assert any("1 stalled (33%)" in line and "537 tokens (37 wasted)" in line for line in books.summary_lines())
+
+
+class NoChildEvaluator:
+    """Enough of an evaluator for attempts whose answer holds no diff: nothing is ever evaluated."""
+
+    template = "x = 1\n"
+    settings = EvaluatorSettings()
+
+
+def test_design_attempts_carry_the_tokens_the_model_sent_stalled_ones_included():
+    policy = StallPolicy(first_token_seconds=3.0, idle_seconds=0.5)
+    script = ["no_diff", Reply("slow", tokens_per_second=1.5), Reply("slow", tokens_per_second=1.5)]
+    with FaultServer(script) as server:
+        model = LLMModelConfig(name="m", api_base=server.url, api_key="k", retries=0, retry_delay=0, timeout=60,
+                               init_client=partial(init_streaming_client, policy=policy))
+        llm = LLMEnsemble([model])
+
+        def attempt(index):
+            return run_design_attempt(DesignAttempt("baseline", "Score", {"system": "s", "user": "u"},
+                                                    model_index=index), "x = 1\n", llm, 10, NoChildEvaluator(), [])
+
+        answered, stalled, stalled_via_ensemble = attempt(0), attempt(0), attempt(None)
+    assert (answered.attempt_class, answered.failure) == ("invalid", "no_diff")
+    assert answered.tokens == math.ceil(len(NO_DIFF_TEXT) / 4)  # the server's usage, 4 characters a token
+    assert stalled.attempt_class == stalled_via_ensemble.attempt_class == "stalled"
+    assert stalled.tokens == stalled_via_ensemble.tokens == 1  # one 4-character chunk, then nothing for 0.67 s
+    books = Accounting()
+    for job in (answered, stalled, stalled_via_ensemble):
+        books.record("m", job.attempt_class, seconds=job.seconds, tokens=job.tokens)
+    m = books.summary()["models"]["m"]
+    assert (m["tokens"], m["wasted_tokens"]) == (answered.tokens + 2, 2)
 
 
 def test_verification_and_tuning_have_their_own_counters():

@@ -6,12 +6,13 @@ answers without a diff are real, failed attempts. The summary counts what happen
 """
 
 import json
+import math
 
 import pytest
 import yaml
 
 import openevolve_genesys
-from fault_server import FaultServer, Reply, Request
+from fault_server import NO_DIFF_TEXT, FaultServer, Reply, Request
 from openevolve_genesys.controller.accounting import CHARGED
 from openevolve_genesys.mutations.client import OfflineMutationLLM
 from run_configs import events, run_config
@@ -19,12 +20,15 @@ from run_configs import events, run_config
 pytestmark = pytest.mark.slow
 
 
-def mutating(script: list[str]):
-    """Serve ``script``'s modes in order; 'ok' answers like the offline mutator would (a real diff)."""
+def mutating(script: list):
+    """Serve ``script``'s entries in order (a mode name or a Reply); 'ok' answers like the offline mutator
+    would (a real diff)."""
     mutator = OfflineMutationLLM()
 
     def choose(request: Request) -> Reply:
         mode = script[request.index] if request.index < len(script) else "ok"
+        if isinstance(mode, Reply):
+            return mode
         return Reply("ok", text=mutator.respond(request.last_user_message)) if mode == "ok" else Reply(mode)
     return choose
 
@@ -40,31 +44,41 @@ def endpoint_config(tmp_path, url):
 
 
 def test_faults_are_classified_requeued_quarantined_and_never_charged(tmp_path):
-    script = ["hang",                      # design 1: stalled, re-queued ...
-              "ok",                        # ... and answered: charged attempt 1
-              "http_500", "http_500",      # design 2: infra after 1 retry, re-queued ...
-              "malformed", "malformed",    # ... infra again at the re-queue limit: quarantined
+    # Six design events, two trainings. Infra faults in the retry slot of a call (llm.retries=1) cost no event.
+    trickle = Reply("slow", tokens_per_second=0.7)  # one token at 1.4 s, the next too late for idle_seconds=1
+    script = ["hang",                      # design 1: stalled (no first token), re-queued ...
+              "http_500", "ok",            # ... answered after a transient 500: charged attempt 1
+              "http_429", "no_choices",    # design 2: infra (429, then no usable choices), re-queued ...
+              trickle,                     # ... stalled after one token at the re-queue limit: quarantined
               "no_diff",                   # design 3: an answer without a diff is a real, failed attempt
-              "ok"]                        # design 4: charged attempt 3
+              "malformed", "ok"]           # design 4: answered after a malformed stream: charged attempt 3
     with FaultServer(mutating(script)) as server:
         output = tmp_path / "run"
         openevolve_genesys.run(str(endpoint_config(tmp_path, server.url)), iterations=3, output=str(output),
                                profile="smoke")
-        assert server.requests["hang"] == 1 and server.requests["http_500"] == 2
+        assert server.requests == {"hang": 1, "http_500": 1, "http_429": 1, "no_choices": 1, "slow": 1,
+                                   "malformed": 1, "no_diff": 1, "ok": 2}
     designs = [e for e in events(output) if e["type"] == "design"]
-    assert [e["class"] for e in designs[:4]] == ["stalled", designs[1]["class"], "infra", "infra"]
-    assert designs[1]["class"] in CHARGED and designs[4]["class"] == "invalid"
+    assert [e["class"] for e in designs[:4]] == ["stalled", designs[1]["class"], "infra", "stalled"]
+    assert designs[1]["class"] in CHARGED and designs[4]["class"] == "invalid" and designs[5]["class"] in CHARGED
+    assert "first_token_seconds" in designs[0]["message"] and "idle_seconds" in designs[3]["message"]
+    assert "without any choices" in designs[2]["message"]  # after the 429 was retried
     assert [e["requeued"] for e in designs[:5]] == [True, False, True, False, False]
     assert [e["quarantined"] for e in designs[:5]] == [False, False, False, True, False]
     assert [e["attempt"] for e in designs] == [None, 1, None, None, 2, 3]
     assert designs[0]["seed_id"] == designs[1]["seed_id"]  # the same seed and prompt, re-queued
+    assert designs[2]["seed_id"] == designs[3]["seed_id"]
+    # Tokens: the server's usage for answers; for the cut stream, the one chunk received before the cut.
+    assert [e["tokens"] for e in designs[:4]] == [0, designs[1]["tokens"], 0, 1] and designs[1]["tokens"] > 0
+    assert designs[4]["tokens"] == math.ceil(len(NO_DIFF_TEXT) / 4)
     summary = json.loads((output / "summary.json").read_text())
     model = summary["models"]["fault-model"]
     assert summary["charged_attempts"] == 3 and model["charged"] == 3
-    assert (model["outcomes"]["stalled"], model["outcomes"]["infra"], model["outcomes"]["invalid"]) == (1, 2, 1 + (
+    assert (model["outcomes"]["stalled"], model["outcomes"]["infra"], model["outcomes"]["invalid"]) == (2, 1, 1 + (
         designs[1]["class"] == "invalid") + (designs[5]["class"] == "invalid"))
     assert (model["requeued"], model["quarantined"]) == (2, 1)
-    assert model["wasted_seconds"] > 0 and model["stall_rate"] == pytest.approx(1 / 6)
+    assert model["wasted_seconds"] > 0 and model["stall_rate"] == pytest.approx(2 / 6)
+    assert (model["tokens"], model["wasted_tokens"]) == (sum(e["tokens"] for e in designs), 1)
 
 
 def test_a_rejected_request_stops_the_run_with_the_endpoint_message(tmp_path):

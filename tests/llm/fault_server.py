@@ -10,6 +10,11 @@ The script decides the mode of every request:
 - a list: request i gets entry i, and the last entry repeats once the list is used up;
 - a callable ``(Request) -> mode name | Reply``: it sees the request body (e.g. the prompt).
 
+A streamed answer that runs to the end closes with a ``usage`` chunk when the request asks for it
+(``stream_options: {"include_usage": true}``), as OpenAI's API does; ``usage="ignore"`` plays a server that
+never sends one, ``usage="reject"`` one that refuses the option with HTTP 400. Every request keeps its
+headers (``Request.headers``), e.g. to check the ``Authorization`` the client sent.
+
 Modes: ``ok`` (the text, by default a SEARCH/REPLACE diff), ``slow`` (the text streamed at
 ``tokens_per_second``, 4 characters a token), ``hang`` (headers, then nothing until the server stops),
 ``http_500``, ``http_429``, ``http_400``, ``malformed`` (invalid JSON in the body or an SSE event),
@@ -26,10 +31,11 @@ import json
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Sequence, Union
 
+USAGE = ("send", "ignore", "reject")
 MODES = ("ok", "slow", "hang", "http_500", "http_429", "http_400", "malformed", "no_choices", "no_diff")
 TOKEN_CHARS = 4  # characters per streamed token, as the streaming client estimates them
 DEFAULT_TEXT = """Operator: Score:scaled_dot
@@ -69,6 +75,11 @@ class Request:
 
     index: int
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased
+
+    @property
+    def wants_usage(self) -> bool:
+        return bool((self.body.get("stream_options") or {}).get("include_usage"))
 
     @property
     def stream(self) -> bool:
@@ -91,11 +102,14 @@ class FaultServer:
     """``FaultServer(script).start()``, ``.url`` (an api_base ending in /v1), ``.requests``, ``.stop()``."""
 
     def __init__(self, script: Script = "ok", *, text: str = DEFAULT_TEXT, tokens_per_second: float = 20.0,
-                 model: str = "fault-server"):
+                 model: str = "fault-server", usage: str = "send"):
         if isinstance(script, (list, tuple)) and not script:
             raise ValueError("the script list is empty: give at least one mode")
         if not tokens_per_second > 0:
             raise ValueError(f"tokens_per_second must be > 0, got {tokens_per_second!r}")
+        if usage not in USAGE:
+            raise ValueError(f"usage must be one of {', '.join(USAGE)}, got {usage!r}")
+        self.usage = usage
         self.script, self.text, self.model, self.tokens_per_second = script, text, model, tokens_per_second
         self.received: list[Request] = []
         self._lock = threading.Lock()
@@ -148,9 +162,9 @@ class FaultServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _choose(self, body: dict[str, Any]) -> tuple[Request, Reply]:
+    def _choose(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[Request, Reply]:
         with self._lock:
-            request = Request(len(self.received), body)
+            request = Request(len(self.received), body, headers)
             self.received.append(request)
         if callable(self.script):
             entry = self.script(request)
@@ -178,7 +192,11 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         except ValueError:
             return self._send_json(400, {"error": {"message": "request body is not JSON", "type": "invalid_request"}})
-        request, reply = self.fault_server._choose(body)
+        if self.fault_server.usage == "reject" and "stream_options" in body:
+            return self._send_json(400, {"error": {"message": "Unrecognized request argument supplied: "
+                                                              "stream_options", "type": "invalid_request"}})
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        request, reply = self.fault_server._choose(body, headers)
         try:
             self._serve(request, reply)
         except (BrokenPipeError, ConnectionResetError):  # the client cut the call: exactly what stalls do
@@ -215,6 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._event(json.dumps(self._chunk({"content": piece})))
         self._event(json.dumps(self._chunk({}, finish="stop")))
+        if request.wants_usage and server.usage == "send":
+            self._event(json.dumps({**self._chunk(None), "usage": _usage(text)}))
         self._event("[DONE]")
 
     def _answer_whole(self, reply: Reply, text: str) -> None:
@@ -226,10 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         choices = [] if reply.mode == "no_choices" else [
             {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]
-        tokens = -(-len(text) // TOKEN_CHARS)
         self._send_json(200, {"id": "chatcmpl-fault", "object": "chat.completion", "created": int(time.time()),
-                              "model": self.fault_server.model, "choices": choices,
-                              "usage": {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1}})
+                              "model": self.fault_server.model, "choices": choices, "usage": _usage(text)})
 
     def _chunk(self, delta: dict[str, Any] | None, finish: str | None = None) -> dict[str, Any]:
         choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
@@ -259,6 +277,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         self.wfile.flush()
+
+
+def _usage(text: str) -> dict[str, int]:
+    """The server's own count: 1 prompt token (the fault server never reads the prompt), text / 4 completion."""
+    tokens = -(-len(text) // TOKEN_CHARS)
+    return {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1}
 
 
 def _split(text: str, size: int) -> list[str]:

@@ -6,6 +6,7 @@ import pickle
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -188,9 +189,97 @@ def test_stall_policy_rejects_bad_values(field, value):
         StallPolicy(**{field: value})
 
 
-def test_missing_api_base_is_named():
+def test_missing_api_base_is_named(monkeypatch):
+    for name in ("OPENAI_API_BASE", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(ValueError, match="api_base"):
         StreamingLLM(LLMModelConfig(name="m"))
+
+
+def test_a_key_set_only_in_the_environment_is_sent_and_the_yaml_key_wins(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    with FaultServer("ok") as server:
+        model = LLMModelConfig(name="m", api_base=server.url, init_client=partial(init_streaming_client, policy=FAST))
+        ask(LLMEnsemble([model]))
+        ask(LLMEnsemble([LLMModelConfig(name="m", api_base=server.url, api_key="sk-from-yaml",
+                                        init_client=partial(init_streaming_client, policy=FAST))]))
+        sent = [request.headers["authorization"] for request in server.received]
+    assert sent == ["Bearer sk-from-env", "Bearer sk-from-yaml"]
+
+
+def test_an_endpoint_set_only_in_the_environment_replaces_openais_default(monkeypatch):
+    with FaultServer("ok") as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        client = StreamingLLM(LLMModelConfig(name="m", api_base="https://api.openai.com/v1"), FAST)
+        assert client.api_base == server.url and client.api_key == "none"
+        assert asyncio.run(client.generate(USER)) == DEFAULT_TEXT
+        assert server.total == 1
+    assert StreamingLLM(LLMModelConfig(name="m", api_base="http://127.0.0.1:9/v1")).api_base == "http://127.0.0.1:9/v1"
+
+
+def test_tokens_are_the_servers_count_when_it_sends_usage():
+    with FaultServer("ok") as server:
+        llm = ensemble(server)
+        ask(llm)
+        assert server.received[0].wants_usage
+    expected = math.ceil(len(DEFAULT_TEXT) / 4)  # the fault server's usage: 4 characters a token
+    usage = llm.models[0].last_usage
+    assert (usage["completion_tokens"], usage["prompt_tokens"], usage["estimated"]) == (expected, 1, False)
+    assert llm.last_usage == usage and llm.models[0].last_call.tokens == expected  # what the ensemble copies
+
+
+def test_without_usage_the_text_chunks_are_counted():
+    with FaultServer("ok", usage="ignore") as server:  # 16 characters a chunk
+        llm = ensemble(server)
+        ask(llm)
+    usage = llm.models[0].last_usage
+    assert (usage["completion_tokens"], usage["prompt_tokens"]) == (math.ceil(len(DEFAULT_TEXT) / 16), 0)
+    assert usage["estimated"]
+
+
+def test_a_server_that_refuses_stream_options_is_asked_again_without_them():
+    with FaultServer("ok", usage="reject") as server:
+        llm = ensemble(server)
+        assert ask(llm) == DEFAULT_TEXT
+        assert ask(llm) == DEFAULT_TEXT
+        assert server.total == 2 and not any(r.wants_usage for r in server.received)
+    assert llm.models[0].last_usage["completion_tokens"] == math.ceil(len(DEFAULT_TEXT) / 16)
+    assert llm.models[0].last_call.retries == 0
+
+
+def test_tokens_received_before_a_stall_or_a_failure_are_counted():
+    policy = StallPolicy(first_token_seconds=3.0, idle_seconds=0.5)
+    with FaultServer(Reply("slow", tokens_per_second=1.0)) as server:
+        llm = ensemble(server, policy)
+        error, _ = fails(llm, LLMStalled)
+    assert error.tokens == 1 and llm.models[0].last_usage["completion_tokens"] == 1
+    assert llm.models[0].last_usage["estimated"]
+    with FaultServer(["http_500", "ok"]) as server:  # a retried call counts every attempt
+        llm = ensemble(server, retries=1)
+        ask(llm)
+    assert llm.models[0].last_usage["completion_tokens"] == math.ceil(len(DEFAULT_TEXT) / 4)
+
+
+def test_a_call_cancelled_by_the_caller_keeps_what_it_received():
+    with FaultServer(Reply("slow", tokens_per_second=10.0)) as server:
+        client = ensemble(server, timeout=600).models[0]
+        call = client.generate_with_context(SYSTEM, [{"role": "user", "content": USER}])
+        with pytest.raises(TimeoutError):
+            asyncio.run(asyncio.wait_for(call, timeout=0.45))
+    assert 2 <= client.last_usage["completion_tokens"] <= 5
+
+
+def test_each_thread_sees_its_own_calls_usage():
+    with FaultServer(lambda request: answer("x" * int(request.last_user_message))) as server:
+        client = ensemble(server).models[0]
+
+        def call(chars: int) -> int:
+            asyncio.run(client.generate(str(chars)))
+            return client.last_usage["completion_tokens"]
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            counts = list(pool.map(call, [40, 400, 4000, 40000] * 3))
+    assert counts == [10, 100, 1000, 10000] * 3
 
 
 def test_fault_server_script_repeats_its_last_entry_and_stops_while_a_request_hangs():

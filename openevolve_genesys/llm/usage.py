@@ -1,0 +1,71 @@
+"""The tokens one LLM call received, and how a client shows them to the thread that made the call.
+
+An attempt that runs to the end is counted by the server itself: the request asks for
+``stream_options: {"include_usage": true}`` and the server sends ``usage`` in a last chunk. An attempt
+cut short (stalled, failed mid-stream, cancelled by the caller) never gets that chunk, nor does one from a
+server that ignores the option; it counts the chunks that carried text (answer or reasoning) instead.
+OpenAI, vLLM, SGLang, llama.cpp and Ollama stream one token per chunk, so the fallback is exact there and
+a lower bound on a server that batches tokens. (The stall policy keeps its own rate estimate, characters
+/ 4, which does not depend on chunking; this count is for the accounting.)
+
+Worker threads share one client, so what a call leaves on the client (``last_usage``, ``last_call``) is
+kept per thread: each thread reads its own call's, never one that another thread finished in between.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from openevolve_genesys.llm.stall import Progress
+
+
+@dataclass
+class CallTokens:
+    """Tokens received by one call, summed over its attempts (retries included)."""
+
+    prompt: int = 0  # as counted by the server; 0 for attempts it never counted
+    completion: int = 0  # received: the server's count, else the text-carrying chunks
+    estimated: bool = False  # some text arrived in an attempt the server never counted
+
+    def add(self, progress: Progress) -> None:
+        if progress.usage is not None:
+            self.prompt += progress.usage[0]
+            self.completion += progress.usage[1]
+        else:
+            self.completion += progress.chunks
+            self.estimated = self.estimated or progress.chunks > 0
+
+    def usage(self, model: str) -> dict[str, Any]:
+        """In the shape of OpenEvolve's ``last_usage`` (its stock client's keys), plus ``estimated``."""
+        return {"prompt_tokens": self.prompt, "completion_tokens": self.completion,
+                "total_tokens": self.prompt + self.completion, "model": model, "estimated": self.estimated}
+
+
+def reported_usage(chunk: Any) -> tuple[int, int] | None:
+    """(prompt, completion) tokens of a chunk that carries the server's ``usage``, else None."""
+    usage = getattr(chunk, "usage", None)
+    if usage is None:
+        return None
+    return int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)
+
+
+class PerThread:
+    """A client attribute whose value each thread sets and reads on its own (None until set)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return getattr(_locals(obj), self.name, None)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(_locals(obj), self.name, value)
+
+
+def _locals(obj: Any) -> threading.local:
+    # setdefault on the instance dict is atomic under the GIL: two threads never get different locals.
+    return obj.__dict__.setdefault("_per_thread", threading.local())
