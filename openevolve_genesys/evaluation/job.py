@@ -42,12 +42,16 @@ def evaluate_program(
     settings = CheckSettings(**checks)
     ladder = get_profile(profile, profile_overrides)
     report: dict[str, Any] = {"notes": [], "rungs": {}, "trained_rungs": [], "device": device_report()}
+    # Imports and the backend are up: from here on, silence means the program hangs, and the sandbox reaps it
+    # after heartbeat_seconds instead of the longer startup limit.
+    heartbeat({"stage": "started"})
     try:
         program = load_program(source, framework=framework, policy=outside_edits)
         report["notes"] += program.notes
         # A hybrid stack is checked and hashed at every layer of every depth the ladder trains it at.
         depths = sorted({rung.n_layers for rung in ladder.rungs})
         check_mixer(program.build_mixer, settings, depths)
+        heartbeat({"stage": "mixer checked"})
         counts = check_parameter_budget(program.build_mixer, ladder, settings)
         report["notes"].append(f"parameters (design vs baseline N): {describe_counts(counts)}")
         report["code_hash"] = code_hash(program.source)

@@ -67,9 +67,8 @@ class PromptAnsweringLLM(LLMInterface):
     ``model`` is what OpenEvolve's ensemble logs (``vars(client)["model"]``); ``random_seed`` comes from the
     model config so that a run's answers are reproducible."""
 
-    model = MODEL_NAME
-
     def __init__(self, model_cfg: Any = None):
+        self.model = MODEL_NAME  # an instance attribute: OpenEvolve's ensemble logs vars(client)["model"]
         self.random_seed = int(getattr(model_cfg, "random_seed", None) or 0)
         self.calls = 0
         self.last_mutation: Mutation | None = None

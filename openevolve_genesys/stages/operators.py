@@ -142,7 +142,7 @@ class CombinationMutationLLM(PromptAnsweringLLM):
 
     def __init__(self, model_cfg: Any = None):
         super().__init__(model_cfg)
-        self.model = MODEL_NAME  # not the offline mutator's: the run's accounting and credit tell them apart
+        self.model = MODEL_NAME  # not the offline mutator's name: the accounting and credit tell them apart
         self.proposed: set[str] = set()  # code hashes of every child proposed so far (and of their seeds)
 
     def respond(self, prompt: str) -> str:

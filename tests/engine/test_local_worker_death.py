@@ -19,7 +19,9 @@ def _sandbox_children(run: subprocess.Popen) -> list[int]:
 
 
 def test_a_killed_evaluation_is_requeued_and_the_run_completes(tmp_path):
-    config = run_config(tmp_path, "test_time_regression", workers=1)
+    # A fitness cache of its own: with the shared one, earlier tests' identical designs are answered from the
+    # cache without a child process, and there would be nothing to kill.
+    config = run_config(tmp_path, "test_time_regression", workers=1, cache_path=str(tmp_path / "fitness.sqlite"))
     output = tmp_path / "run"
     run = subprocess.Popen([sys.executable, "-m", "openevolve_genesys.cli", str(config), "--iterations", "2",
                             "--output", str(output), "--profile", "smoke", "--log-level", "WARNING"],
