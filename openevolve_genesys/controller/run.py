@@ -23,6 +23,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from openevolve_genesys.config import RunConfig
 from openevolve_genesys.strict import ConfigError
 from openevolve_genesys.controller.accounting import Accounting
@@ -35,6 +37,7 @@ from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import block_classes
 from openevolve_genesys.evaluation.tuning import TuneBudget, TuneResult, tune_learning_rate
 from openevolve_genesys.llm.streaming import LLMRequestRejected
+from openevolve_genesys.progress import LadderProgress, bar_with_logs, progress_bar
 from openevolve_genesys.prompts.sampler import PromptRequest, PromptSampler, ReferenceDesign
 from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
 from openevolve_genesys.selection.credit import OPERATORS_FILE, credit_table
@@ -92,7 +95,9 @@ class GenesysRun:
             self._evaluate_baseline()
         previous = signal.signal(signal.SIGINT, self._interrupted)
         try:
-            self._loop()
+            with bar_with_logs(progress_bar(self.max_attempts, "evolution", "attempt",
+                                            initial=self.ledger.attempts)) as bar:
+                self._loop(bar)
         except LLMRequestRejected as err:
             raise ConfigError(f"the LLM endpoint rejected the request, so every attempt would fail: {err}. "
                               "Check llm.models (name), api_base and the API key; the run is saved, fix it and "
@@ -105,7 +110,7 @@ class GenesysRun:
             log.info("summary: %s", line)
         return self.database.best_design()
 
-    def _loop(self) -> None:
+    def _loop(self, bar: tqdm) -> None:
         workers = max(self.config.genesys.run.workers, self.engine.slots)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genesys-job")
         pending: dict[Future, Any] = {}
@@ -123,8 +128,18 @@ class GenesysRun:
                     pending.pop(future)
                     self._record(future.result())
                     self._checkpoint_if_due()
+                    self._show_progress(bar, len(pending))
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _show_progress(self, bar: tqdm, running: int) -> None:
+        if bar.disable:
+            return
+        bar.update(self.ledger.attempts - bar.n)
+        best = self.database.best_design()
+        verified = sum(len(r.rungs) for r in self.database.records.values())
+        best_text = f"best {best.utility:+.3f}" if best is not None and best.utility is not None else "best -"
+        bar.set_postfix_str(f"{best_text}, {verified} rung results, {running} running")
 
     def _next_job(self, in_flight: list[DesignAttempt | Verification]) -> DesignAttempt | Verification | None:
         if self._requeued:  # already admitted: a stall or an infra fault does not take its place away
@@ -238,7 +253,11 @@ class GenesysRun:
         if tune is not None:
             self.evaluator.set_baseline_learning_rate(tune.best_learning_rate)
             log.info("baseline learning rate: %s", tune.note)
-        evaluation = self.evaluator.baseline()
+        ladder = LadderProgress("baseline")
+        try:
+            evaluation = self.evaluator.baseline(on_heartbeat=ladder)
+        finally:
+            ladder.close()
         code = self.evaluator.template
         event = {"type": "baseline", "id": BASELINE_ID, "code": code, "rungs": evaluation.rungs,
                  "metrics": evaluation.metrics, "learning_rate": self.evaluator.baseline_learning_rate,

@@ -6,8 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
+from openevolve_genesys.progress import progress_bar
 from openevolve_genesys.report import plots
 from openevolve_genesys.report.cache_savings import cache_lookup, cache_savings
 from openevolve_genesys.report.load import RunFolderError, load_run
@@ -24,7 +23,7 @@ def build_report(run_dir: str | Path, *, top: int = 3, config: str | Path | None
     if top < 1:
         raise ValueError(f"--top must be at least 1, got {top}")
     steps = ["read the run", "cache savings", "scaling curves", "best utility", "quadrants", "lineage", "summary"]
-    bar = tqdm(total=len(steps), desc="openevolve report", unit="step", disable=not progress, file=sys.stderr)
+    bar = progress_bar(len(steps), "openevolve report", "step", enabled=None if progress else False)
     try:
         bar.set_postfix_str(steps[0])
         run = load_run(run_dir, config)

@@ -9,12 +9,10 @@ seed's designs are not trained: there would be nothing to pair them with.
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tqdm import tqdm
-
+from openevolve_genesys.progress import progress_bar
 from openevolve_genesys.validation.journal import Journal, TrainingResult
 from openevolve_genesys.validation.plan import TrainingJob, ValidationPlan
 
@@ -40,7 +38,7 @@ def run_plan(plan: ValidationPlan, trainer: Callable[[TrainingJob], TrainingResu
     outcome = RunOutcome(results=[])
     base_id = plan.run.baseline.id
     failed_base_seeds: set[int] = set()  # any rung of the baseline failed there: no design can be compared
-    bar = tqdm(total=len(jobs), desc="openevolve validate", unit="training", disable=not progress, file=sys.stderr)
+    bar = progress_bar(len(jobs), "openevolve validate", "training", enabled=None if progress else False)
     try:
         for job in jobs:
             key = (plan.setup, job.design_id, job.learning_rate, job.seed, job.rung)
