@@ -253,12 +253,19 @@ class GenesysRun:
         if tune is not None:
             self.evaluator.set_baseline_learning_rate(tune.best_learning_rate)
             log.info("baseline learning rate: %s", tune.note)
+        # Through the engine like every other evaluation: on the run's device, or on a Ray worker with a GPU
+        # rather than the head node. The evaluator then compares every design with this baseline.
+        lr, code = self.evaluator.baseline_learning_rate, self.evaluator.template
         ladder = LadderProgress("baseline")
         try:
-            evaluation = self.evaluator.baseline(on_heartbeat=ladder)
+            evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
+                                              on_heartbeat=ladder)
         finally:
             ladder.close()
-        code = self.evaluator.template
+        if evaluation.outcome != "ok":
+            raise RuntimeError(f"the {self.evaluator.settings.framework} baseline failed to evaluate at learning "
+                               f"rate {lr:g} ({evaluation.outcome}): {evaluation.artifacts.get('message')}")
+        self.evaluator.adopt_baseline(evaluation)
         event = {"type": "baseline", "id": BASELINE_ID, "code": code, "rungs": evaluation.rungs,
                  "metrics": evaluation.metrics, "learning_rate": self.evaluator.baseline_learning_rate,
                  "tune": tune.to_dict() if tune else None}

@@ -21,7 +21,10 @@ KINDS = ("local", "ray")
 class Engine(Protocol):
     slots: int  # evaluations that can run at once
 
-    def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> Evaluation: ...
+    def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> Evaluation:
+        """``options`` are ``ScalingLawEvaluator.evaluate``'s; ``on_heartbeat`` is honoured where the engine
+        can see the training child (locally), and dropped where it cannot (Ray)."""
+        ...
 
     def shutdown(self) -> None: ...
 

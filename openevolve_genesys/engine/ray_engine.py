@@ -56,6 +56,7 @@ class RayEngine:
                  dict(settings.cpus_per_rung) or "-", dict(settings.gpus_per_rung) or "-")
 
     def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> Evaluation:
+        options.pop("on_heartbeat", None)  # a remote child's heartbeats do not reach this process
         cpus, gpus = self.settings.resources(rungs)
         baseline = self.evaluator.known_baseline(options.get("baseline_learning_rate"))
         ref = self._task.options(num_cpus=cpus, num_gpus=gpus).remote(

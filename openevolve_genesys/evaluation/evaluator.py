@@ -104,14 +104,13 @@ class ScalingLawEvaluator:
         """Compare designs with the baseline trained at ``learning_rate`` (None: the profile's rate)."""
         self._baseline_lr = None if learning_rate is None else _rate(learning_rate, 0.0, "baseline learning rate")
 
-    def baseline(self, learning_rate: float | None = None,
-                 on_heartbeat: Callable[[dict], None] | None = None) -> Evaluation:
+    def baseline(self, learning_rate: float | None = None) -> Evaluation:
         """The framework template at every rung, at ``learning_rate`` (default: ``baseline_learning_rate``);
-        cached on disk after the first run. ``on_heartbeat`` sees the training child's progress."""
+        cached on disk after the first run."""
         lr = _rate(learning_rate, self.baseline_learning_rate, "learning_rate")
         if lr not in self._baselines:
             evaluation = self._run(self.template, [r.name for r in self.profile.rungs], {"learning_rate": lr},
-                                   None, on_heartbeat, None)
+                                   None, None, None)
             if evaluation.outcome != "ok":
                 raise RuntimeError(f"the {self.settings.framework} baseline failed to evaluate at learning rate "
                                    f"{lr:g} ({evaluation.outcome}): {evaluation.artifacts.get('message')}")
