@@ -50,7 +50,7 @@ class RayEngine:
         self.settings = settings
         self.evaluator = evaluator  # the controller's: its baselines travel with each job
         self.slots = workers
-        self._task = ray.remote(evaluate_in_worker).options(max_retries=settings.max_retries, retry_exceptions=False)
+        self._task = ray.remote(evaluate_in_worker)
         log.info("Ray engine: %s, %s CPU and %s GPU per evaluation (per rung: %s CPU, %s GPU)",
                  ray.cluster_resources(), settings.cpus_per_job, settings.gpus_per_job,
                  dict(settings.cpus_per_rung) or "-", dict(settings.gpus_per_rung) or "-")
@@ -59,7 +59,8 @@ class RayEngine:
         options.pop("on_heartbeat", None)  # a remote child's heartbeats do not reach this process
         cpus, gpus = self.settings.resources(rungs)
         baseline = self.evaluator.known_baseline(options.get("baseline_learning_rate"))
-        ref = self._task.options(num_cpus=cpus, num_gpus=gpus).remote(
+        ref = self._task.options(num_cpus=cpus, num_gpus=gpus, max_retries=self.settings.max_retries,
+                                 retry_exceptions=False).remote(
             self.evaluator.settings, source, list(rungs), options, baseline)
         try:
             return self._ray.get(ref)
