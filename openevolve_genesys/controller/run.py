@@ -37,7 +37,7 @@ from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import block_classes
 from openevolve_genesys.evaluation.tuning import TuneBudget, TuneResult, tune_learning_rate
 from openevolve_genesys.llm.streaming import LLMRequestRejected
-from openevolve_genesys.progress import LadderProgress, bar_with_logs, progress_bar
+from openevolve_genesys.progress import LadderProgress, bar_with_logs, evolution_bar, show_evolution
 from openevolve_genesys.prompts.sampler import PromptRequest, PromptSampler, ReferenceDesign
 from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
 from openevolve_genesys.selection.credit import OPERATORS_FILE, credit_table
@@ -95,8 +95,7 @@ class GenesysRun:
             self._evaluate_baseline()
         previous = signal.signal(signal.SIGINT, self._interrupted)
         try:
-            with bar_with_logs(progress_bar(self.max_attempts, "evolution", "attempt",
-                                            initial=self.ledger.attempts)) as bar:
+            with bar_with_logs(evolution_bar(self.max_attempts, self.ledger.attempts)) as bar:
                 self._loop(bar)
         except LLMRequestRejected as err:
             raise ConfigError(f"the LLM endpoint rejected the request, so every attempt would fail: {err}. "
@@ -121,6 +120,10 @@ class GenesysRun:
                     if job is None:
                         break
                     pending[pool.submit(self._execute, job)] = job
+                # One bar for the loop, redrawn whenever jobs finish (and at the start: a resumed run shows
+                # where it stands). The jobs get no ladder bars of their own: several train at once in
+                # worker threads, and their bars would fight over the terminal's last lines.
+                self._show_progress(bar, len(pending))
                 if not pending:
                     return
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -128,18 +131,15 @@ class GenesysRun:
                     pending.pop(future)
                     self._record(future.result())
                     self._checkpoint_if_due()
-                    self._show_progress(bar, len(pending))
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _show_progress(self, bar: tqdm, running: int) -> None:
         if bar.disable:
-            return
-        bar.update(self.ledger.attempts - bar.n)
+            return  # nothing to gather for a hidden bar
         best = self.database.best_design()
-        verified = sum(len(r.rungs) for r in self.database.records.values())
-        best_text = f"best {best.utility:+.3f}" if best is not None and best.utility is not None else "best -"
-        bar.set_postfix_str(f"{best_text}, {verified} rung results, {running} running")
+        verified = sum(n for c, n in self.accounting.verification.outcomes.items() if self.accounting.charges(c))
+        show_evolution(bar, self.ledger.attempts, best.utility if best else None, verified, running)
 
     def _next_job(self, in_flight: list[DesignAttempt | Verification]) -> DesignAttempt | Verification | None:
         if self._requeued:  # already admitted: a stall or an infra fault does not take its place away
@@ -256,12 +256,9 @@ class GenesysRun:
         # Through the engine like every other evaluation: on the run's device, or on a Ray worker with a GPU
         # rather than the head node. The evaluator then compares every design with this baseline.
         lr, code = self.evaluator.baseline_learning_rate, self.evaluator.template
-        ladder = LadderProgress("baseline")
-        try:
+        with LadderProgress("baseline") as ladder:
             evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
                                               on_heartbeat=ladder)
-        finally:
-            ladder.close()
         if evaluation.outcome != "ok":
             raise RuntimeError(f"the {self.evaluator.settings.framework} baseline failed to evaluate at learning "
                                f"rate {lr:g} ({evaluation.outcome}): {evaluation.artifacts.get('message')}")

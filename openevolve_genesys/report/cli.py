@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from openevolve_genesys.progress import progress_bar
+from openevolve_genesys.progress import bar_with_logs, progress_bar
 from openevolve_genesys.report import plots
 from openevolve_genesys.report.cache_savings import cache_lookup, cache_savings
 from openevolve_genesys.report.load import RunFolderError, load_run
@@ -24,7 +24,7 @@ def build_report(run_dir: str | Path, *, top: int = 3, config: str | Path | None
         raise ValueError(f"--top must be at least 1, got {top}")
     steps = ["read the run", "cache savings", "scaling curves", "best utility", "quadrants", "lineage", "summary"]
     bar = progress_bar(len(steps), "openevolve report", "step", enabled=None if progress else False)
-    try:
+    with bar_with_logs(bar):
         bar.set_postfix_str(steps[0])
         run = load_run(run_dir, config)
         out_dir = run.path / "report"
@@ -45,8 +45,6 @@ def build_report(run_dir: str | Path, *, top: int = 3, config: str | Path | None
         bar.set_postfix_str(steps[-1])
         summary = write_summary(run, cache, drawn, out_dir, top)
         bar.update()
-    finally:
-        bar.close()
     return {**drawn, "summary": summary}
 
 

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-from openevolve_genesys.progress import progress_bar
+from openevolve_genesys.progress import bar_with_logs, progress_bar
 from openevolve_genesys.validation.journal import Journal, TrainingResult
 from openevolve_genesys.validation.plan import TrainingJob, ValidationPlan
 
@@ -39,7 +39,7 @@ def run_plan(plan: ValidationPlan, trainer: Callable[[TrainingJob], TrainingResu
     base_id = plan.run.baseline.id
     failed_base_seeds: set[int] = set()  # any rung of the baseline failed there: no design can be compared
     bar = progress_bar(len(jobs), "openevolve validate", "training", enabled=None if progress else False)
-    try:
+    with bar_with_logs(bar):
         for job in jobs:
             key = (plan.setup, job.design_id, job.learning_rate, job.seed, job.rung)
             result = done.get(key)
@@ -63,8 +63,6 @@ def run_plan(plan: ValidationPlan, trainer: Callable[[TrainingJob], TrainingResu
             if result is not None:
                 outcome.results.append(result)
             bar.update()
-    finally:
-        bar.close()
     return outcome
 
 
