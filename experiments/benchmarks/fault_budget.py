@@ -15,8 +15,11 @@ same attempt budget:
   OpenEvolve 0.4.0 counts iterations).
 
 It prints the real design evaluations each run obtained, the LLM calls, seconds and tokens wasted on the
-faults, and wall time. Tokens are what the client received (the server's usage, else streamed chunks);
-OpenEvolve's own client counts only successful calls, so the stock run's wasted tokens are not known. Each run's folder is kept under --output for inspection.
+faults, and wall time. Tokens are completion tokens the client received (the server's usage, else
+streamed chunks). OpenEvolve's own client reads ``usage`` only from a call that succeeds, and a call it
+times out leaves no count, so the stock run's wasted tokens show as "not reported". The table and the
+settings go to ``--out`` (default ``results/fault_budget_<fault>.json``); each run's folder is kept under
+``--output`` for inspection.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -74,8 +78,19 @@ def write_config(path: Path, url: str, accounting: str, first_token: float, stoc
     return path
 
 
+def fresh(output: Path, name: str) -> Path:
+    """The run's folder and fitness cache, emptied: history.jsonl appends and the cache would answer a
+    repeated design, so an earlier run's leftovers would be counted (and evaluated for free) again."""
+    run = output / name
+    if run.exists():
+        shutil.rmtree(run)
+    for suffix in (".sqlite", ".sqlite-wal", ".sqlite-shm"):  # the cache is in WAL mode
+        output.joinpath(name + suffix).unlink(missing_ok=True)
+    return run
+
+
 def one_run(name: str, args: argparse.Namespace) -> dict:
-    output = Path(args.output) / name
+    output = fresh(Path(args.output), name)
     with FaultServer(faulty(args.hang_rate, args.seed, args.fault, args.slow_rate)) as server:
         config = write_config(Path(args.output) / f"{name}.yaml", server.url, name, args.first_token,
                               args.stock_timeout, args.min_rate)
@@ -95,7 +110,8 @@ def one_run(name: str, args: argparse.Namespace) -> dict:
             "charged attempts": summary["charged_attempts"],
             "seconds lost to faults": round(sum(e["llm_seconds"] for e in failed), 1),
             "tokens received": model["tokens"],
-            "tokens wasted": model["wasted_tokens"] if name == "genesys" else "not counted",
+            # The stock client never reports a failed call's tokens: a 0 here would claim nothing was wasted.
+            "tokens wasted": model["wasted_tokens"] if name == "genesys" else "not reported",
             "wall seconds": round(wall, 1)}
 
 
@@ -109,11 +125,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first-token", type=float, default=5.0, help="budget layer: stall cut (s)")
     parser.add_argument("--stock-timeout", type=float, default=30.0, help="stock client: llm.timeout (s)")
-    parser.add_argument("--output", default="/tmp/fault_budget")
+    parser.add_argument("--output", default="/tmp/fault_budget", help="folder for the two runs")
+    parser.add_argument("--out", help="results JSON (default: results/fault_budget_<fault>.json)")
     args = parser.parse_args()
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"fault_budget_{args.fault}.json"
     Path(args.output).mkdir(parents=True, exist_ok=True)
     rows = [one_run("genesys", args), one_run("stock", args)]
-    (Path(args.output) / f"results_{args.fault}.json").write_text(json.dumps(rows, indent=1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"command": " ".join(sys.argv), "settings": vars(args), "rows": rows}, indent=1))
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
