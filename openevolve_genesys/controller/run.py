@@ -145,12 +145,11 @@ class GenesysRun:
         if self._requeued:  # already admitted: a stall or an infra fault does not take its place away
             return self._requeued.popleft()
         designs = [j for j in in_flight if isinstance(j, DesignAttempt)]
-        designs_in_flight = len(designs)
         ledger = self.ledger
         progress = min(1.0, ledger.attempts / max(self.max_attempts, 1))
         share = self.config.genesys.selector.verify_share
         total = ledger.design_seconds + ledger.verify_seconds
-        budget_spent = ledger.attempts + designs_in_flight >= self.max_attempts
+        budget_spent = ledger.attempts + len(designs) >= self.max_attempts
         verify_turn = share > 0 and (total == 0 or ledger.verify_seconds <= share * total)
         if verify_turn or budget_spent:
             verify = self.selector.select_verification(self.database.records, BASELINE_ID, progress,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from abc import abstractmethod
 from typing import Any
 
 from openevolve.llm.base import LLMInterface
@@ -81,8 +82,9 @@ class PromptAnsweringLLM(LLMInterface):
         users = [m.get("content", "") for m in messages if m.get("role", "user") == "user"]
         return self.respond(users[-1] if users else "")
 
+    @abstractmethod
     def respond(self, prompt: str) -> str:
-        raise NotImplementedError
+        """The answer to one user message."""
 
 
 class OfflineMutationLLM(PromptAnsweringLLM):
