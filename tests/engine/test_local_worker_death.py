@@ -30,8 +30,9 @@ def test_a_killed_evaluation_is_requeued_and_the_run_completes(tmp_path):
     while not any(e["type"] == "baseline" for e in events(output)):  # the baseline is done: the next is a design
         assert run.poll() is None and time.monotonic() < deadline, run.stdout.read() if run.poll() else "timeout"
         time.sleep(0.5)
-    # The baseline's child may still be exiting and a design may be a cache hit with no child at all:
-    # wait for a child that was not there when the baseline ended, and kill that one.
+    # The baseline's child may still be exiting, and the first design's child may already be running when the
+    # baseline's line lands: kill the first child that was not there then, whichever job (a design or a
+    # verification) it runs. Every evaluation takes well over the 2 s wait, so the kill lands mid-job.
     before = set(_sandbox_children(run))
     while not (fresh := set(_sandbox_children(run)) - before):
         assert run.poll() is None and time.monotonic() < deadline
@@ -40,9 +41,18 @@ def test_a_killed_evaluation_is_requeued_and_the_run_completes(tmp_path):
     for pid in fresh:
         os.kill(pid, signal.SIGKILL)
     assert run.wait(timeout=900) == 0, run.stdout.read()
-    designs = [e for e in events(output) if e["type"] == "design"]
-    killed = [e for e in designs if e["class"] == "infra"]
-    assert len(killed) == 1 and (killed[0]["requeued"], killed[0]["attempt"]) == (True, None), designs
-    assert [e["attempt"] for e in designs if e["attempt"]] == [1, 2]
-    retried = designs[designs.index(killed[0]) + 1]
-    assert retried["seed_id"] == killed[0]["seed_id"] and retried["attempt"] is not None
+    jobs = [e for e in events(output) if e["type"] in ("design", "verify")]
+    outline = [(e["type"], e["class"], e.get("attempt"), e["requeued"], e.get("rung")) for e in jobs]
+    killed = [e for e in jobs if e["class"] == "infra"]
+    assert len(killed) == 1 and killed[0]["requeued"] and killed[0].get("attempt") is None, outline
+    # Nothing charged, nothing lost: two attempts in all, and the killed job is retried and succeeds.
+    assert [e["attempt"] for e in jobs if e.get("attempt")] == [1, 2], outline
+    retried = [e for e in jobs[jobs.index(killed[0]) + 1:] if _job_key(e) == _job_key(killed[0])]
+    assert retried and retried[0]["class"] == "ok", outline
+
+
+def _job_key(event: dict) -> tuple:
+    """What a re-queued job keeps: a design keeps its seed, a verification its design and rung."""
+    if event["type"] == "design":
+        return ("design", event["seed_id"])
+    return ("verify", event["design_id"], event["rung"])
