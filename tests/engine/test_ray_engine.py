@@ -48,12 +48,10 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes(local_cluster
     job = threading.Thread(target=lambda: result.update(evaluation=engine.evaluate(template, ["r0"])))
     job.start()
     deadline = time.monotonic() + 120
-    while not _task_workers():
-        assert time.monotonic() < deadline, "the Ray task never started"
+    # Mid-job: a task worker has started its sandboxed evaluation child (every evaluation here trains for seconds).
+    while not (victims := [pid for pid in _task_workers() if pids_with(b"_sandbox_child", ancestor=pid)]):
+        assert time.monotonic() < deadline, "no Ray task started a sandboxed evaluation"
         time.sleep(0.2)
-    time.sleep(3)  # mid-job: the worker has started the sandboxed evaluation
-    victims = _task_workers()
-    assert victims
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
     job.join(timeout=600)
