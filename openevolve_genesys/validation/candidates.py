@@ -28,12 +28,19 @@ class Candidate:
 
     id: str
     code: str
-    learning_rate: float | None  # its tuned rate; None: the profile's
+    learning_rate: float | None  # the rate it trained at in the run; None: the profile's
     utility: float | None = None
     confidence: float = 0.0
     confident: bool = False  # confidence at or above the run's threshold
     rungs_verified: tuple[str, ...] = ()
     operator: str = ""
+    tuned: bool = False  # the run swept its rate (tune mode), rather than training it at a given one
+
+    @property
+    def learning_rate_source(self) -> str:
+        if self.tuned:
+            return "tuned in the run"
+        return "profile" if self.learning_rate is None else "as trained in the run, not tuned"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -124,4 +131,5 @@ def _candidate(record: DesignRecord, code: str, threshold: float) -> Candidate:
     return Candidate(id=record.id, code=code, learning_rate=record.learning_rate, utility=record.utility,
                      confidence=record.confidence, confident=record.confidence >= threshold,
                      rungs_verified=tuple(sorted(record.rungs, key=lambda n: record.rungs[n].n_params)),
-                     operator=str(record.operator.get("operator") or ""))
+                     operator=str(record.operator.get("operator") or ""),
+                     tuned=bool((record.tune or {}).get("tuned")))

@@ -38,7 +38,7 @@ def summarise(plan: ValidationPlan, outcome: RunOutcome) -> dict[str, Any]:
                                 level=adjusted)
         designs.append({
             **candidate.to_dict(), "learning_rate": plan.learning_rate(candidate),
-            "learning_rate_source": "tuned in the run" if candidate.learning_rate is not None else "profile",
+            "learning_rate_source": candidate.learning_rate_source,
             "losses": _jsonable(mine), "rungs": rungs,
             "wins_at_largest_rung": None if largest["ci_high"] is None else largest["verdict"] == "wins",
             "wins_after_bonferroni": None if strict.ci_high is None else strict.verdict == "wins",
@@ -57,7 +57,7 @@ def summarise(plan: ValidationPlan, outcome: RunOutcome) -> dict[str, Any]:
         "bonferroni_level": adjusted, "rungs": list(plan.rungs), "largest_rung": plan.largest_rung,
         "setup": plan.setup, "designs_with_verified_rung": plan.run.valid_designs,
         "baseline": {**base.to_dict(), "learning_rate": plan.learning_rate(base),
-                     "learning_rate_source": "tuned in the run" if base.learning_rate is not None else "profile",
+                     "learning_rate_source": base.learning_rate_source,
                      "losses": _jsonable(base_losses)},
         "designs": designs,
         "trainings": {"planned": len(list(plan.jobs())), "trained_now": outcome.trained, "from_journal": outcome.reused,

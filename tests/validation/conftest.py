@@ -31,12 +31,19 @@ def rung_results(losses: dict[str, float]) -> dict[str, dict]:
                    **{k: v for k, v in SHAPES[name].items() if k != "name"}} for name, loss in losses.items()}
 
 
+def swept(rate: float) -> dict:
+    """A tune sweep's history record that chose ``rate``."""
+    return {"best_learning_rate": rate, "base_learning_rate": 0.01, "tuned": True, "note": "", "seconds": 1.0,
+            "trained": 0, "target": {}, "trials": []}
+
+
 def design_event(design_id: str, attempt: int, code: str | None, losses: dict[str, float], *,
-                 learning_rate: float | None = None, outcome: str = "ok", attempt_class: str = "ok") -> dict:
+                 learning_rate: float | None = None, outcome: str = "ok", attempt_class: str = "ok",
+                 tune: dict | None = None) -> dict:
     return {"type": "design", "attempt": attempt, "id": design_id, "seed_id": "baseline", "unit": "Coefficients",
             "operator": f"Coefficients:{design_id}", "model": "offline", "class": attempt_class, "failure": None,
             "message": "", "code": code, "notes": [], "seconds": 2.0, "llm_seconds": 0.0,
-            "learning_rate": learning_rate, "tune": None, "outcome": outcome,
+            "learning_rate": learning_rate, "tune": tune, "outcome": outcome,
             "rungs": rung_results(losses) if outcome == "ok" else {}, "metrics": {}, "artifacts": {},
             "requeues": 0, "requeued": False, "quarantined": False}
 
@@ -75,9 +82,9 @@ def three_rung_run(tmp_path):
     design with a larger apparent gain (not confident), an attempt without code and a design that failed
     its checks."""
     events = [
-        {"type": "baseline", "id": "baseline", "code": TEMPLATE, "metrics": {}, "learning_rate": 0.02, "tune": None,
-         "rungs": rung_results({"r0": 6.0, "r1": 5.6, "r2": 5.3})},
-        design_event("steady", 1, HALF_SCALE, {"r0": 5.97}, learning_rate=0.015),
+        {"type": "baseline", "id": "baseline", "code": TEMPLATE, "metrics": {}, "learning_rate": 0.02,
+         "tune": swept(0.02), "rungs": rung_results({"r0": 6.0, "r1": 5.6, "r2": 5.3})},
+        design_event("steady", 1, HALF_SCALE, {"r0": 5.97}, learning_rate=0.015, tune=swept(0.015)),
         verify_event("steady", "r1", 5.57),
         verify_event("steady", "r2", 5.27),
         design_event("lucky", 2, HALF_SCALE.replace("0.5 /", "0.6 /"), {"r0": 5.8}),

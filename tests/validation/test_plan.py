@@ -9,7 +9,7 @@ from openevolve_genesys.evaluation.cache import config_hash
 from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 from openevolve_genesys.report.load import RunFolderError
 from openevolve_genesys.training.profiles import get_profile
-from openevolve_genesys.validation.candidates import load_candidates
+from openevolve_genesys.validation.candidates import Candidate, load_candidates
 from openevolve_genesys.validation.plan import make_plan, recorded_profile
 
 
@@ -27,6 +27,15 @@ def test_confident_designs_rank_first_and_failed_ones_never_appear(three_rung_ru
     assert run.designs[0].rungs_verified == ("r0", "r1", "r2") and run.designs[0].learning_rate == 0.015
     assert run.baseline.id == "baseline" and run.baseline.learning_rate == 0.02
     assert [d.id for d in load_candidates(three_rung_run, top=1).designs] == ["steady"]
+
+
+def test_a_rate_is_called_tuned_only_when_the_run_swept_it(three_rung_run):
+    run = load_candidates(three_rung_run, top=3)
+    assert run.baseline.learning_rate_source == "tuned in the run"
+    assert [d.learning_rate_source for d in run.designs] == ["tuned in the run", "profile"]
+    # Tune mode off: the run records the rate it trained at, which was not swept.
+    given = Candidate(id="baseline", code="", learning_rate=0.003)
+    assert given.learning_rate_source == "as trained in the run, not tuned"
 
 
 def test_the_plan_trains_fresh_seeds_on_every_rung_smallest_first(three_rung_run):
