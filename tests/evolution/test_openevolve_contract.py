@@ -31,6 +31,11 @@ def tiny_config(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_openevolve_evaluator_runs_the_cascade_on_a_framework_baseline(tiny_config):
+    # Tune mode (on in the shipped config) is covered by the --test command below; off here, the cascade costs two
+    # sandbox runs instead of a sweep per side.
+    raw = yaml.safe_load(tiny_config.read_text())
+    raw["genesys"]["tune"]["enabled"] = False
+    tiny_config.write_text(yaml.safe_dump(raw))
     config = load_config(str(tiny_config))
     evaluator = Evaluator(config.evaluator, str(REPO / "evolution" / "evaluator.py"))
     source = (REPO / "frameworks" / "matrix_mixer.py").read_text()
