@@ -4,7 +4,7 @@ Stock OpenEvolve works with it as it is:
 
     openevolve-run frameworks/coefficient_dynamics.py evolution/evaluator.py -c configs/coefficient_dynamics.yaml
 
-``evaluate(program_path)`` trains the whole ladder (the seed project's behaviour); with
+``evaluate(program_path)`` trains the whole ladder (the PyTorch prototype's behaviour); with
 ``evaluator.cascade_evaluation: true`` OpenEvolve calls ``evaluate_stage1`` (checks + the smallest
 rung(s)) and then ``evaluate_stage2`` (the rest). Settings come from the ``genesys:`` section of the
 YAML named by $GENESYS_CONFIG, else of ``configs/<framework>.yaml`` for the framework the program

@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"openevolve: {err}", file=sys.stderr)
         return 2
     if best is not None:
-        print(f"best design {best.id}: utility {best.utility}, confidence {best.confidence}")
+        utility = "unvalued" if best.utility is None else f"{round(best.utility, 4) + 0.0:+.4f}"
+        print(f"best design {best.id}: utility {utility}, confidence {best.confidence:.2f}")
     return 0
 
 

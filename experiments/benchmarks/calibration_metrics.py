@@ -8,7 +8,7 @@ with intervals where the method states any:
   target; the baseline law is taken as exact, so the loss interval is ``forecast * exp(+-z sd)`` and carries
   none of the law's own extrapolation error. The gap interval is the one ``GapForecast`` states.
 - ``power_law``: a free ``E + A N^-alpha`` per design (``scaling.fit.forecast_loss``, parametric bootstrap).
-- ``log_linear``: the seed project's ``a + b ln N`` per design, with the ordinary least-squares prediction
+- ``log_linear``: the PyTorch prototype's ``a + b ln N`` per design, with the ordinary least-squares prediction
   interval (Student t at the fit's degrees of freedom).
 - ``third_rung``: the loss at the largest held-in rung, a ranking predictor only (it states no level).
 

@@ -1,4 +1,4 @@
-"""Operator credit A/B (issue 6, part 1): the same simulated offline evolution with and without credit.
+"""Operator credit A/B: the same simulated offline evolution with and without credit.
 
 The landscape, compute ledger and mutation operator are the selector benchmark's (``selector_sim``):
 every design of one framework's offline mutation space has a known scaling law, one unit of compute is one

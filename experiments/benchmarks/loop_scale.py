@@ -1,4 +1,4 @@
-"""The selection loop at scale (issue 8, part 3): decision time, bytes per iteration and saved state size.
+"""The selection loop at scale: decision time, bytes per iteration and saved state size.
 
 A ``GenesysDatabase`` is filled with 100, 1,000 and 10,000 simulated designs of the coefficient-dynamics
 space (their real program text; losses from the selector benchmark's landscape; 1-4 verified rungs with

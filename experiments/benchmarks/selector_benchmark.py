@@ -1,4 +1,4 @@
-"""Selector benchmark (issue 8, part 1): four design-search methods on a simulated landscape at equal compute.
+"""Selector benchmark: four design-search methods on a simulated landscape at equal compute.
 
 Every design of one framework's offline mutation space gets a latent scaling law with family structure
 and crossing curves (``selector_sim/landscape.py``); each method spends the same compute budget (units of

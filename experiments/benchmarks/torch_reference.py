@@ -6,7 +6,7 @@ with a fused-QKV causal attention through ``scaled_dot_product_attention``, exac
 dropout 0.1 on the embedding, the FFN hidden and both residual branches, final LayerNorm; with
 the same weights its logits match the JAX model's to 1e-6) and the optimizer of ``training.loop``
 (global-norm clipping, then AdamW with the same betas, eps, weight decay and linear warmup). It
-is the seed project's kind of implementation: eager PyTorch, no torch.compile, float32, and
+is the PyTorch prototype's kind of implementation: eager PyTorch, no torch.compile, float32, and
 ``nn.Dropout``'s Bernoulli masks where the package hashes element indices (same keep rate and
 scaling, a different random stream). PyTorch is a benchmark-only extra
 (``pip install .[benchmark]``); nothing in the package imports this file.

@@ -1,4 +1,4 @@
-"""Text from a Hugging Face dataset (the seed project trained on TinyStories).
+"""Text from a Hugging Face dataset (the PyTorch prototype trained on TinyStories).
 
 ``datasets`` is an optional extra, imported only here and only when such a source is asked for, so
 the core package never needs it. Saved datasets (``save_to_disk``) and folders of data files load

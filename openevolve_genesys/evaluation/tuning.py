@@ -1,7 +1,7 @@
 """Tune mode: a short learning-rate sweep on a cheap target before a design is charged a verification.
 
 A design trained at someone else's learning rate is judged by that rate as much as by its architecture
-(the seed project trained every evolved mixer at the baseline's rate). So each side of a comparison gets
+(the PyTorch prototype trained every evolved mixer at the baseline's rate). So each side of a comparison gets
 its own rate: a few trials at multiples of the profile's rate run on the smallest rung, with a fraction
 of the steps and of the evaluation slice; the rate with the lowest final eval loss is promoted to the
 real verification. Trials go through the evaluator's normal sandboxed path (or an engine), so they are

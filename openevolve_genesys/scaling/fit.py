@@ -2,7 +2,7 @@
 
 Three fits, from the cheapest to the most informative:
 
-- ``fit_log_linear``: the seed project's ``loss = intercept + slope * ln N`` (fitness = -slope).
+- ``fit_log_linear``: the PyTorch prototype's ``loss = intercept + slope * ln N`` (fitness = -slope).
 - ``fit_power_law``: the saturating law ``L = E + A * N^-alpha``, fitted with a Huber loss on log-loss residuals
   from a grid of starts (Hoffmann et al. 2022). With fewer than three model sizes it needs a ``prior`` (a law fitted
   on the baseline): the prior's shape is kept and only its overall scale is fitted to the data.
@@ -68,7 +68,7 @@ class LogLinearFit:
 
     @property
     def fitness(self) -> float:
-        """The seed project's fitness: a steeper loss decrease with size is better."""
+        """The PyTorch prototype's fitness: a steeper loss decrease with size is better."""
         return -self.slope
 
     def predict(self, n: float | np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Credit assignment over mutation operators (DESIGN.md "Selection", issue 6).
+"""Credit assignment over mutation operators.
 
 Every child design is credited to the arms that made it, one per dimension: the unit mutated, the
 operator (or reference) the mutator used, the model that wrote it, and the quadrant its seed came from

@@ -1,4 +1,4 @@
-"""Design selection and verification selection (Genesys's selector, DESIGN.md "Selection").
+"""Design selection and verification selection (the selector of Genesys, Cheng et al. 2025, arXiv 2506.20249).
 
 Design selection returns a seed, the unit to mutate, references (other designs and entries of the reference
 library) and an optional instruction. Verification selection returns a (design, rung) job. Both read the

@@ -1,6 +1,6 @@
 """The fixed language model around an evolvable sequence mixer.
 
-Structure is the seed project's PyTorch model, rewritten in Flax NNX:
+Structure is the PyTorch prototype's model, rewritten in Flax NNX:
 token embedding x sqrt(d_model) (tied to the output head) -> dropout -> + sinusoidal positions
 -> N x [x + drop(mixer(LN(x))); x + drop(FFN(LN(x)))] -> final LN -> tied head.
 
@@ -69,7 +69,7 @@ def layer_slots(factory: Callable[..., nnx.Module], depths: Sequence[int] | None
 
 
 def sinusoidal_positions(max_len: int, d_model: int) -> np.ndarray:
-    """PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(...), as in the seed project."""
+    """PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(...), as in the PyTorch prototype."""
     position = np.arange(max_len, dtype=np.float64)[:, None]
     div_term = np.exp(np.arange(0, d_model, 2, dtype=np.float64) * -(math.log(10000.0) / d_model))
     pe = np.zeros((max_len, d_model), dtype=np.float64)

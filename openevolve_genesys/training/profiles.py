@@ -31,7 +31,7 @@ class TrainConfig:
     warmup_steps: int = 1000
     schedule: str = "constant"  # after warmup: "constant" or "cosine"
     min_lr_ratio: float = 0.1  # cosine floor, as a fraction of learning_rate
-    # PyTorch's AdamW defaults, which the seed project used.
+    # PyTorch's AdamW defaults, which the PyTorch prototype used.
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.999
@@ -98,7 +98,7 @@ def _ladder(dims: list[tuple[int, int, int]]) -> tuple[Rung, ...]:
 
 
 PROFILES: dict[str, LadderProfile] = {
-    # The seed project's exact ladder and training recipe.
+    # The PyTorch prototype's exact ladder and training recipe.
     "seed": LadderProfile(
         name="seed",
         vocab_size=16384,
@@ -115,7 +115,7 @@ PROFILES: dict[str, LadderProfile] = {
         train=TrainConfig(seq_len=64, batch_size=16, steps=300, learning_rate=3e-3, warmup_steps=30,
                           schedule="cosine", eval_interval=100, eval_tokens=16_384, chunk_steps=50),
     ),
-    # Genesys (Cheng et al. 2024): 14M/31M/70M/125M/350M, for clusters.
+    # Genesys (Cheng et al. 2025, arXiv 2506.20249): 14M/31M/70M/125M/350M, for clusters.
     "genesys": LadderProfile(
         name="genesys",
         vocab_size=50257,  # GPT-2 BPE size; the issue names rungs by the Genesys paper, README gives our N

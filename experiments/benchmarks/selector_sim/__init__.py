@@ -1,4 +1,4 @@
-"""A simulated design landscape and four design-search methods run on it at equal compute (issue 8).
+"""A simulated design landscape and four design-search methods run on it at equal compute.
 
 ``landscape`` draws the latent scaling laws of every design of one framework's offline mutation space;
 ``trial`` is one method's run on it (compute ledger, the shared mutation operator, observations);
