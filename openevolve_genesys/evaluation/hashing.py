@@ -27,6 +27,7 @@ import numpy as np
 _FUNCTIONAL_VERSION = b"genesys-functional-hash-v1"
 _LAYERED_VERSION = b"genesys-layered-hash-v1"
 _CODE_VERSION = b"genesys-code-hash-v1"
+_UNPARSED_VERSION = b"genesys-unparsed-text-v1"
 _SGD_LEARNING_RATE = 0.1
 
 
@@ -41,10 +42,16 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 def code_hash(source: str) -> str:
-    """SHA-256 of the docstring-free AST; a SyntaxError in ``source`` propagates."""
-    tree = _strip_docstrings(ast.parse(source))
-    dump = ast.dump(tree, annotate_fields=False, include_attributes=False)
-    return hashlib.sha256(_CODE_VERSION + b"\0" + dump.encode()).hexdigest()
+    """SHA-256 of the docstring-free AST. Never raises: a source Python cannot parse (a syntax error, null
+    bytes, nesting deep enough to exhaust the parser) is hashed by its text under another tag, so equal
+    broken texts share a hash and none shares a parseable program's."""
+    try:
+        tree = _strip_docstrings(ast.parse(source))
+        dump = ast.dump(tree, annotate_fields=False, include_attributes=False)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        text = source.encode("utf-8", "surrogatepass")
+        return hashlib.sha256(_UNPARSED_VERSION + b"\0" + text).hexdigest()
+    return hashlib.sha256(_CODE_VERSION + b"\0" + dump.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def round_mantissa(values: Any, mantissa_bits: int) -> np.ndarray:

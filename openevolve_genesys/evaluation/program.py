@@ -132,6 +132,8 @@ def import_source(source: str, *, filename: str = "<evolved program>") -> types.
         code = compile(source, filename, "exec")
     except SyntaxError as err:
         raise ProgramError("syntax", f"line {err.lineno}: {err.msg}: {(err.text or '').strip()}") from None
+    except (ValueError, RecursionError, MemoryError) as err:  # null bytes, nesting too deep to compile
+        raise ProgramError("syntax", f"the program cannot be compiled: {type(err).__name__}: {err}") from None
     spec = importlib.util.spec_from_loader(name, loader=None, origin=filename)
     module = importlib.util.module_from_spec(spec)
     module.__file__ = filename

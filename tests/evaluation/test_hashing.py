@@ -39,9 +39,11 @@ def test_code_hash_ignores_comments_docstrings_and_formatting() -> None:
     assert code_hash(SOURCE) != code_hash(SOURCE.replace("scale", "factor"))
 
 
-def test_code_hash_propagates_syntax_errors() -> None:
-    with pytest.raises(SyntaxError):
-        code_hash("def broken(:\n    pass\n")
+def test_code_hash_of_a_syntax_error_is_its_text_never_an_exception() -> None:
+    broken = "def broken(:\n    pass\n"
+    assert code_hash(broken) == code_hash(broken)
+    assert code_hash(broken) != code_hash(broken + " ")  # unparsed text is hashed as written
+    assert code_hash(broken) != code_hash("def broken():\n    pass\n")
 
 
 # ---- rounding ----------------------------------------------------------------------------------
