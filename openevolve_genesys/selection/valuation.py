@@ -1,4 +1,4 @@
-"""Utility and confidence of a design from its verified rungs (docs/science.md, scoring).
+"""Utility and confidence of a design from its verified rungs (the README's "Scaling laws" section).
 
 Utility is the forecast loss gap to the baseline at the target scale, in nats (positive: the design is
 forecast to beat the baseline there), from ``scaling.gap``: the baseline's fitted law is the family prior and
