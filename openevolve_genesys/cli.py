@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"openevolve: {err}", file=sys.stderr)
         return 2
     if best is not None:
+        # rounding first, then + 0.0, prints a float-noise utility of the baseline (-2e-15) as +0.0000, not -0.0000
         utility = "unvalued" if best.utility is None else f"{round(best.utility, 4) + 0.0:+.4f}"
         print(f"best design {best.id}: utility {utility}, confidence {best.confidence:.2f}")
     return 0
