@@ -21,9 +21,11 @@ from openevolve_genesys.engine.base import EngineSettings
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.llm import endpoint
 from openevolve_genesys.llm.stall import StallPolicy
+from openevolve_genesys.selection.annealing import SCHEDULES
 from openevolve_genesys.selection.selector import SelectorSettings
 from openevolve_genesys.stages.settings import StageSettings, parse_stages
-from openevolve_genesys.strict import ConfigError, build, field_names, reject_unknown
+from openevolve_genesys.training.profiles import PROFILES
+from openevolve_genesys.strict import ConfigError, build, check_choice, field_names, reject_unknown
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +54,10 @@ class RunSettings:
     keep_checkpoints: int = 3
 
     def __post_init__(self) -> None:
-        if self.mutator not in ("auto", "offline", "llm"):
-            raise ValueError(f"mutator must be auto, offline or llm, got {self.mutator!r}")
+        check_choice(self.mutator, ("auto", "offline", "llm"), "mutator")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
-        if self.accounting not in ("genesys", "stock"):
-            raise ValueError(f"accounting must be genesys or stock, got {self.accounting!r}")
+        check_choice(self.accounting, ("genesys", "stock"), "accounting")
         if self.requeue_limit < 0:
             raise ValueError(f"requeue_limit must be >= 0, got {self.requeue_limit}")
         if self.keep_checkpoints < 0:
@@ -79,11 +79,27 @@ class GenesysConfig:
         evaluator_keys, run_keys = field_names(EvaluatorSettings), field_names(RunSettings)
         reject_unknown(raw, evaluator_keys | run_keys | {"selector", "engine", "stall", "stages"}, "genesys")
         evaluator = EvaluatorSettings.from_dict({k: v for k, v in raw.items() if k in evaluator_keys})
+        selectors = [("genesys.selector", raw.get("selector") or {})] + [
+            (f"genesys.stages[{i}].selector", stage.get("selector") or {})
+            for i, stage in enumerate(raw.get("stages") or []) if isinstance(stage, Mapping)]
+        for where, section in selectors:
+            if isinstance(section, Mapping) and "schedule" in section:
+                check_choice(section["schedule"], SCHEDULES, f"{where}.schedule")
         selector = SelectorSettings.from_dict(raw.get("selector") or {})
         engine = EngineSettings.from_dict(raw.get("engine") or {})
+        _check_rung_names(engine, evaluator)
         run = build(RunSettings, {k: v for k, v in raw.items() if k in run_keys}, "genesys")
         stall = build(StallPolicy, raw.get("stall") or {}, "genesys.stall")
         return cls(evaluator, selector, run, engine, stall, parse_stages(raw.get("stages")))
+
+
+def _check_rung_names(engine: EngineSettings, evaluator: EvaluatorSettings) -> None:
+    """The per-rung engine keys name rungs of the configured profile (a misspelt one would never apply)."""
+    profile = PROFILES[evaluator.profile].override(evaluator.profile_overrides or {})
+    rungs = [r.name for r in profile.rungs]
+    for key in ("cpus_per_rung", "gpus_per_rung"):
+        for rung in getattr(engine, key):
+            check_choice(rung, rungs, f"a rung of genesys.engine.{key} (profile {evaluator.profile})")
 
 
 @dataclass

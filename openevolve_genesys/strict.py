@@ -26,6 +26,16 @@ def reject_unknown(mapping: Mapping[str, Any], allowed: Iterable[str], where: st
             raise ConfigError(f"unknown key {key!r} in {where}{hint}")
 
 
+def check_choice(value: Any, allowed: Iterable[Any], key: str) -> None:
+    """A ConfigError naming ``key``, the bad value, the allowed values and the nearest one, unless allowed."""
+    allowed = list(allowed)
+    if value in allowed:
+        return
+    near = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1, cutoff=0.5)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    raise ConfigError(f"{key} is {value!r}, which is not one of {', '.join(map(str, allowed))}{hint}")
+
+
 def field_names(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")}
 

@@ -36,7 +36,7 @@ def test_a_misspelt_key_at_any_level_is_named_with_its_fix(tmp_path, change, mes
 
 
 def test_a_bad_value_names_the_section(tmp_path):
-    with pytest.raises(ConfigError, match="genesys: mutator must be auto, offline or llm"):
+    with pytest.raises(ConfigError, match="genesys: mutator is .gpt., which is not one of auto, offline, llm"):
         load_run_config(write(tmp_path, lambda raw: raw["genesys"].update(mutator="gpt")))
 
 

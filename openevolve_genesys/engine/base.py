@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
-from openevolve_genesys.strict import build
+from openevolve_genesys.strict import build, check_choice
 
 KINDS = ("local", "ray")
 
@@ -45,8 +45,7 @@ class EngineSettings:
     max_retries: int = 3  # Ray re-submits a task whose worker or node died this many times
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"engine.kind must be one of {KINDS}, got {self.kind!r}")
+        check_choice(self.kind, KINDS, "kind")
         if self.cpus_per_job <= 0 or self.gpus_per_job < 0 or self.max_retries < 0 or self.ray_num_cpus < 0:
             raise ValueError("engine resources must be positive (cpus_per_job) or non-negative (the rest)")
         for name, per_rung, least in (("cpus_per_rung", self.cpus_per_rung, 0.0),

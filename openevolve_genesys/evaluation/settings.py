@@ -9,9 +9,10 @@ from typing import Any, Mapping
 
 from openevolve_genesys.data.config import DataConfig
 from openevolve_genesys.evaluation.checks import CheckSettings
+from openevolve_genesys.evaluation.program import FRAMEWORKS
 from openevolve_genesys.evaluation.sandbox import SandboxLimits
 from openevolve_genesys.evaluation.tuning import TuneSettings
-from openevolve_genesys.strict import reject_unknown
+from openevolve_genesys.strict import ConfigError, check_choice, reject_unknown
 from openevolve_genesys.training.profiles import PROFILES
 
 FITNESS = ("forecast_gap", "neg_slope", "neg_loss")
@@ -33,10 +34,19 @@ class EvaluatorSettings:
     tune: TuneSettings = field(default_factory=TuneSettings)  # learning-rate sweeps (evaluation/tuning.py)
 
     def __post_init__(self) -> None:
-        if self.fitness not in FITNESS:
-            raise ValueError(f"genesys.fitness must be one of {FITNESS}, got {self.fitness!r}")
-        if self.outside_edits not in ("revert", "reject"):
-            raise ValueError(f"genesys.outside_edits must be 'revert' or 'reject', got {self.outside_edits!r}")
+        # Checked here, so a misspelt value stops the run at load (and --profile on the command line too),
+        # not in a traceback at the first evaluation or, for the profile, silently replaced on a CPU.
+        check_choice(self.fitness, FITNESS, "genesys.fitness")
+        check_choice(self.outside_edits, ("revert", "reject"), "genesys.outside_edits")
+        check_choice(self.profile, sorted(PROFILES), "genesys.profile")
+        if not (isinstance(self.framework, str) and self.framework.endswith(".py")):
+            check_choice(self.framework, FRAMEWORKS, "genesys.framework")
+        elif not Path(self.framework).expanduser().is_file():
+            raise ConfigError(f"genesys.framework file {self.framework} does not exist; name one of "
+                              f"{', '.join(FRAMEWORKS)} or an existing generated framework file")
+        rungs = [r.name for r in PROFILES[self.profile].override(self.profile_overrides or {}).rungs]
+        if self.tune.rung:
+            check_choice(self.tune.rung, rungs, f"genesys.tune.rung (profile {self.profile})")
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], where: str = "genesys") -> "EvaluatorSettings":

@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from openevolve_genesys.strict import reject_unknown
+from openevolve_genesys.strict import ConfigError, check_choice, reject_unknown
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,8 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"train.schedule must be 'constant' or 'cosine', got {self.schedule!r}")
-        if self.compute_dtype not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"train.compute_dtype must be auto, float32 or bfloat16, got {self.compute_dtype!r}")
+        check_choice(self.schedule, ("constant", "cosine"), "train.schedule")
+        check_choice(self.compute_dtype, ("auto", "float32", "bfloat16"), "train.compute_dtype")
         for name in ("seq_len", "batch_size", "steps", "eval_interval", "eval_tokens", "chunk_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"train.{name} must be positive, got {getattr(self, name)}")
@@ -79,7 +77,10 @@ class LadderProfile:
         if "train" in overrides:
             train = overrides["train"]
             reject_unknown(train, {f.name for f in dataclasses.fields(TrainConfig)}, f"{where}.train")
-            changes["train"] = dataclasses.replace(self.train, **train)
+            try:
+                changes["train"] = dataclasses.replace(self.train, **train)
+            except ValueError as err:  # its messages start with "train.<key>"
+                raise ConfigError(f"{where}.{err}") from None
         return dataclasses.replace(self, **changes)
 
 
