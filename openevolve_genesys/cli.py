@@ -17,7 +17,8 @@ from typing import Sequence
 
 import jax
 
-from openevolve_genesys.config import ConfigError, RunConfig, load_run_config
+from openevolve_genesys.config import ConfigError, RunConfig, configured_log_level, load_run_config
+from openevolve_genesys.training.profiles import PROFILES
 
 log = logging.getLogger("openevolve_genesys")
 
@@ -92,14 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", default="",
                         help="comma-separated devices (CUDA ids or cpu): one per config, or the slots of one run")
     parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
-    parser.add_argument("--profile", default=None, help="ladder profile: smoke, seed or genesys")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--profile", default=None, choices=sorted(PROFILES), help="ladder profile")
+    parser.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="logging level (default: the config's log_level, else INFO)")
     parser.add_argument("--stage", default=None, metavar="NAME",
                         help="run combination stage NAME of genesys.stages over a base run (see --from)")
     parser.add_argument("--from", dest="from_run", default=None, metavar="BASE_RUN_DIR",
                         help="the base run folder of --stage (default: the stage's `from`, else runs/<config name>)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = args.log_level or configured_log_level(args.configs[0])
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when a host (a notebook, a test) has set up logging first
     for noisy in ("jax", "absl", "httpx", "openevolve.llm.ensemble"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     devices = [d for d in args.devices.split(",") if d.strip()]

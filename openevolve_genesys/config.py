@@ -21,6 +21,7 @@ from openevolve_genesys.engine.base import EngineSettings
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.llm import endpoint
 from openevolve_genesys.llm.stall import StallPolicy
+from openevolve_genesys.openevolve_keys import LOG_LEVELS, check_openevolve_keys
 from openevolve_genesys.selection.annealing import SCHEDULES
 from openevolve_genesys.selection.selector import SelectorSettings
 from openevolve_genesys.stages.settings import StageSettings, parse_stages
@@ -110,6 +111,8 @@ class RunConfig:
 
 
 def validate_openevolve_sections(raw: Mapping[str, Any]) -> None:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"the top level must be a mapping of sections, got {type(raw).__name__}")
     reject_unknown(raw, field_names(oe.Config) | {"genesys"}, "the config's top level")
     for section, cls in OPENEVOLVE_SECTIONS.items():
         value = raw.get(section)
@@ -122,8 +125,11 @@ def validate_openevolve_sections(raw: Mapping[str, Any]) -> None:
                     reject_unknown(model, field_names(oe.LLMModelConfig), f"llm.{key}[{i}]")
 
 
-def load_run_config(path: str | os.PathLike) -> RunConfig:
-    """Read and validate a run YAML; every mistake is a ConfigError naming the key and the fix."""
+def load_run_config(path: str | os.PathLike, *, run_folder_copy: bool = False) -> RunConfig:
+    """Read and validate a run YAML; every mistake is a ConfigError naming the key and the fix.
+
+    ``run_folder_copy``: the config.yaml a run folder keeps, read back by report, validate and stages; it
+    may predate a refused OpenEvolve key, which is then skipped rather than refused."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; the configs/ folder has one per framework")
@@ -133,7 +139,7 @@ def load_run_config(path: str | os.PathLike) -> RunConfig:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
     try:
         validate_openevolve_sections(raw)
-        genesys = GenesysConfig.from_dict(raw.get("genesys") or {})
+        genesys = GenesysConfig.from_dict(check_openevolve_keys(raw, refuse=not run_folder_copy))
         openevolve_raw = {k: v for k, v in raw.items() if k != "genesys"}
         openevolve_config = oe.Config.from_dict(_without_default_model(openevolve_raw))
     except ConfigError as err:
@@ -141,6 +147,17 @@ def load_run_config(path: str | os.PathLike) -> RunConfig:
     except Exception as err:  # dacite's type errors name the field; keep the file in the message
         raise ConfigError(f"{path}: {type(err).__name__}: {err}") from None
     return RunConfig(path, openevolve_config, genesys)
+
+
+def configured_log_level(path: str | os.PathLike) -> str:
+    """A run YAML's ``log_level`` (checked by load_run_config), read before logging is set up; INFO when the
+    file cannot be read or names none, since loading it properly reports that mistake a moment later."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return "INFO"
+    level = raw.get("log_level") if isinstance(raw, Mapping) else None
+    return level.upper() if isinstance(level, str) and level.upper() in LOG_LEVELS else "INFO"
 
 
 def _without_default_model(raw: Mapping[str, Any]) -> dict[str, Any]:

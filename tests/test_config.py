@@ -25,7 +25,7 @@ def write(tmp_path, change):
 @pytest.mark.parametrize("change, message", [
     (lambda raw: raw.update(max_iteratons=3), "'max_iteratons' in the config's top level; did you mean 'max_iterations'"),
     (lambda raw: raw["genesys"].update(profle="seed"), "'profle' in genesys; did you mean 'profile'"),
-    (lambda raw: raw["database"].update(populaton_size=3), "'populaton_size' in database; did you mean 'population_size'"),
+    (lambda raw: raw.setdefault("database", {}).update(populaton_size=3), "'populaton_size' in database; did you mean 'population_size'"),
     (lambda raw: raw["genesys"].update(selector={"halving_ration": 2}), "'halving_ration' in genesys.selector"),
     (lambda raw: raw["genesys"]["checks"].update(param_tolerence=0.2), "'param_tolerence' in genesys.checks"),
     (lambda raw: raw["llm"].update(models=[{"name": "x", "wieght": 1}]), r"'wieght' in llm.models\[0\]"),

@@ -55,7 +55,7 @@ def _configured_cache(config: str | Path | None, run_dir: Path) -> Path | None:
         return None
     from openevolve_genesys.config import load_run_config
 
-    return load_run_config(path).genesys.evaluator.resolved_cache_path()
+    return load_run_config(path, run_folder_copy=True).genesys.evaluator.resolved_cache_path()
 
 
 def main(argv: list[str]) -> int:

@@ -166,7 +166,7 @@ def read_thresholds(config_path: Path) -> Thresholds:
     if not config_path.is_file():
         raise RunFolderError(f"config {config_path} does not exist; pass the YAML the run was started with")
     try:
-        selector = load_run_config(config_path).genesys.selector
+        selector = load_run_config(config_path, run_folder_copy=True).genesys.selector
     except (ConfigError, ValueError) as err:
         raise RunFolderError(f"config {config_path} cannot be read: {err}") from None
     return Thresholds(selector.utility_quantile, selector.confidence_threshold, f"run config {config_path}")

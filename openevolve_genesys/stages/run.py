@@ -121,7 +121,7 @@ def run_stage(config_path: str | Path, name: str, *, base_dir: str | Path | None
     if (folder / "history.jsonl").exists() and not resume:
         raise ConfigError(f"{folder} already holds stage {name!r}; pass --resume to continue it, or delete the folder "
                           "to start it afresh")
-    config = load_run_config(folder / "config.yaml")
+    config = load_run_config(folder / "config.yaml", run_folder_copy=True)
     runner = CombinationRun(config, folder, iterations=iterations)
     log.info("stage %s over %s (pool: %s); output in %s", name, base,
              ", ".join(m.key for m in load_frozen(folder / "pool")), folder)

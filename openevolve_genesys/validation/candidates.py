@@ -65,7 +65,7 @@ def read_run_config(run_dir: Path, config: str | Path | None = None) -> RunConfi
         raise RunFolderError(f"{path} is missing: the run copies its YAML there when it starts; pass the YAML it "
                              "was started with as --config CONFIG.yaml")
     try:
-        return load_run_config(path)
+        return load_run_config(path, run_folder_copy=True)
     except (ConfigError, ValueError) as err:
         raise RunFolderError(f"the run config cannot be read: {err}") from None
 

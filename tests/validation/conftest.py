@@ -62,7 +62,8 @@ def write_run(folder: Path, events: list[dict], *, rungs: list[dict] | None = No
     raw["genesys"].update({"profile_overrides": ladder, "tune": {"enabled": False},
                            "data": {"source": "stdlib", "max_corpus_bytes": 300_000},
                            "cache_path": str(folder.parent / "fitness.sqlite")})
-    raw["genesys"]["sandbox"].update(wall_seconds=300, heartbeat_seconds=120, startup_seconds=300)
+    raw["evaluator"]["timeout"] = 300  # the wall-clock limit of a job (genesys.sandbox.wall_seconds)
+    raw["genesys"]["sandbox"].update(heartbeat_seconds=120, startup_seconds=300)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(raw))
     (folder / "history.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
