@@ -7,7 +7,7 @@ Stock OpenEvolve works with it as it is:
 ``evaluate(program_path)`` trains the whole ladder (the PyTorch prototype's behaviour); with
 ``evaluator.cascade_evaluation: true`` OpenEvolve calls ``evaluate_stage1`` (checks + the smallest
 rung(s)) and then ``evaluate_stage2`` (the rest). Settings come from the ``genesys:`` section of the
-YAML named by $GENESYS_CONFIG, else of ``configs/<framework>.yaml`` for the framework the program
+YAML named by $GENESYS_CONFIG, else of the shipped ``configs/<framework>.yaml`` for the framework the program
 belongs to (recognised from its text outside the EVOLVE-BLOCK). With ``genesys.tune.enabled`` each
 program, and the baseline once per worker process, first gets its own learning rate from a short sweep;
 the sweep's trials are cached, so stage 2 finds stage 1's rate without training again.
@@ -33,13 +33,13 @@ from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import FRAMEWORKS, ProgramError, detect_framework, framework_path
 from openevolve_genesys.evaluation.settings import load_settings
 from openevolve_genesys.evaluation.tuning import tune_learning_rate
+from openevolve_genesys.resources import shipped_config
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @lru_cache(maxsize=None)
 def _evaluator(framework: str) -> ScalingLawEvaluator:
-    config = os.environ.get("GENESYS_CONFIG") or REPO / "configs" / f"{framework}.yaml"
+    config = os.environ.get("GENESYS_CONFIG") or shipped_config(framework)
     evaluator = ScalingLawEvaluator(load_settings(config, framework=framework))
     if evaluator.settings.tune.enabled:
         tune = tune_learning_rate(evaluator, evaluator.template, evaluator.settings.tune)
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.test or args.program):
         parser.error("give --test or --program PATH")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = os.environ.get("GENESYS_CONFIG") or REPO / "configs" / f"{args.framework}.yaml"
+    config = os.environ.get("GENESYS_CONFIG") or shipped_config(args.framework)
     settings = load_settings(config, framework=args.framework, profile=args.profile)
     evaluator = ScalingLawEvaluator(settings)
     source = Path(args.program).read_text() if args.program else framework_path(args.framework).read_text()

@@ -21,6 +21,7 @@ from openevolve_genesys.engine.base import EngineSettings
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.llm import endpoint
 from openevolve_genesys.llm.stall import StallPolicy
+from openevolve_genesys.resources import shipped_config, shipped_configs
 from openevolve_genesys.openevolve_keys import LOG_LEVELS, check_openevolve_keys
 from openevolve_genesys.selection.annealing import SCHEDULES
 from openevolve_genesys.selection.selector import SelectorSettings
@@ -132,7 +133,12 @@ def load_run_config(path: str | os.PathLike, *, run_folder_copy: bool = False) -
     may predate a refused OpenEvolve key, which is then skipped rather than refused."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; the configs/ folder has one per framework")
+        shipped = shipped_config(str(path))
+        if shipped is None:
+            raise ConfigError(f"config file {path} does not exist; name an existing YAML or a shipped config: "
+                              f"{', '.join(shipped_configs())}")
+        log.info("%s is not here: using the shipped %s", path, shipped)
+        path = shipped
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

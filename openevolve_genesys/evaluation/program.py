@@ -20,7 +20,6 @@ from typing import Callable
 
 START = "# EVOLVE-BLOCK-START"
 END = "# EVOLVE-BLOCK-END"
-FRAMEWORKS_DIR = Path(__file__).resolve().parents[2] / "frameworks"
 FRAMEWORKS = ("coefficient_dynamics", "test_time_regression", "matrix_mixer")
 _counter = itertools.count()
 
@@ -90,7 +89,9 @@ def framework_path(framework: str) -> Path:
         near = difflib.get_close_matches(framework, FRAMEWORKS, n=1)
         raise ValueError(f"unknown framework {framework!r}" + (f"; did you mean {near[0]!r}?" if near else "")
                          + f" (frameworks: {', '.join(FRAMEWORKS)})")
-    return FRAMEWORKS_DIR / f"{framework}.py"
+    from openevolve_genesys.resources import framework_file
+
+    return framework_file(framework)
 
 
 def detect_framework(source: str) -> str:

@@ -1,0 +1,1 @@
+../../frameworks/coefficient_dynamics.py

@@ -1,0 +1,1 @@
+../../frameworks/matrix_mixer.py

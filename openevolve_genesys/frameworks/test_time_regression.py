@@ -1,0 +1,1 @@
+../../frameworks/test_time_regression.py
