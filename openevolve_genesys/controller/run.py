@@ -28,6 +28,7 @@ from tqdm import tqdm
 from openevolve_genesys.config import RunConfig
 from openevolve_genesys.strict import ConfigError
 from openevolve_genesys.controller.accounting import Accounting
+from openevolve_genesys.controller.answer import AnswerRules
 from openevolve_genesys.controller.history import RunLog, write_json_atomic
 from openevolve_genesys.controller.jobs import DesignAttempt, Verification, run_design_attempt, run_verification
 from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_text, short_artifacts
@@ -61,6 +62,9 @@ class GenesysRun:
         self.sampler = PromptSampler(g.run.templates_dir or None, g.run.reference_library or None)
         self.llm, self.agent_description = self._design_agent(config)
         self.llm_timeout = llm_timeout(config)
+        # OpenEvolve's own keys for how answers are read: whole-program rewrites, and a cap on a child's length.
+        self.answer_rules = AnswerRules(rewrite=not config.openevolve.diff_based_evolution,
+                                        max_code_length=config.openevolve.max_code_length or None)
         self.database = GenesysDatabase(config.openevolve.database, baseline_id=BASELINE_ID,
                                         target_n=g.evaluator.target_n, noise_sd=g.selector.noise_sd,
                                         slope_prior_sd=g.selector.slope_prior_sd,
@@ -175,7 +179,7 @@ class GenesysRun:
             framework=self.evaluator.settings.framework, seed_code=seed.code, seed_curve=curve_text(record),
             unit=choice.unit, attempt=self.ledger.attempts + 1, instruction=choice.instruction,
             references=references, library_refs=choice.library_refs, feedback=record.feedback,
-            tuned=self.tune_settings.enabled,
+            tuned=self.tune_settings.enabled, rewrite=self.answer_rules.rewrite,
         )
         index = self._model_index(choice.model)
         return DesignAttempt(choice.seed_id, choice.unit, self.sampler.build(request), model=self.models[index],
@@ -194,7 +198,8 @@ class GenesysRun:
         if isinstance(job, DesignAttempt):
             seed_code = self.database.get(job.seed_id).code
             return run_design_attempt(job, seed_code, self.llm, self.llm_timeout, self.evaluator, self.rungs[:1],
-                                      self.engine, self._tune if self.tune_settings.enabled else None)
+                                      self.engine, self._tune if self.tune_settings.enabled else None,
+                                      self.answer_rules)
         return run_verification(job, self.database.get(job.design_id).code, self.engine,
                                 self.evaluator.baseline_learning_rate)
 
