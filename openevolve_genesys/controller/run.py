@@ -29,6 +29,7 @@ from openevolve_genesys.config import RunConfig
 from openevolve_genesys.strict import ConfigError
 from openevolve_genesys.controller.accounting import Accounting
 from openevolve_genesys.controller.answer import AnswerRules
+from openevolve_genesys.controller.breaker import CircuitBreaker
 from openevolve_genesys.controller.history import RunLog, write_json_atomic
 from openevolve_genesys.controller.jobs import DesignAttempt, Verification, run_design_attempt, run_verification
 from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_text, short_artifacts
@@ -85,6 +86,7 @@ class GenesysRun:
         self.tune_budget = TuneBudget(self.tune_settings.budget)
         self._requeued: deque[DesignAttempt | Verification] = deque()  # stalled or infra jobs to run again
         self._in_flight: set[tuple[str, str]] = set()  # (design, rung) being verified
+        self.breaker = CircuitBreaker(config.breaker)  # stops the run when the LLM calls keep failing
 
     def _design_agent(self, config: RunConfig) -> tuple[Any, str]:
         """The LLM ensemble that writes the diffs, and a line saying which (a stage brings its own)."""
@@ -220,6 +222,11 @@ class GenesysRun:
             self.ledger.apply(event)
             return
         evaluation = job.evaluation
+        if job.attempt_class == "stalled" and evaluation is not None and job.requeues >= self.accounting.requeue_limit:
+            # The same child stalled its evaluation on every try: the design hangs, which is its own fault.
+            job.attempt_class = "invalid"
+            job.message = (f"its evaluation stalled on each of its {job.requeues + 1} tries, so the design is "
+                           f"taken to hang: {evaluation.artifacts.get('message', '')}"[:2000])
         charged = self.accounting.charges(job.attempt_class)
         event = {"type": "design", "attempt": self.ledger.attempts + 1 if charged else None, "id": str(uuid.uuid4()),
                  "seed_id": job.seed_id, "unit": job.unit, "operator": job.operator, "model": job.model,
@@ -232,6 +239,16 @@ class GenesysRun:
                  "artifacts": short_artifacts(evaluation), **self._retry_fate(job)}
         self.history.append(event)
         self.ledger.apply(event)
+        self._watch_endpoint(job)
+
+    def _watch_endpoint(self, job: DesignAttempt) -> None:
+        """Feed the circuit breaker: a stalled or infra LLM call extends the streak, any answer ends it."""
+        if job.response is not None:
+            self.breaker.answered()
+        elif job.failure == "llm_error" and job.attempt_class in ("stalled", "infra"):
+            index = job.model_index or 0
+            model = self.llm.models_cfg[index] if index < len(self.llm.models_cfg) else None
+            self.breaker.failed(job.message, getattr(model, "name", job.model), getattr(model, "api_base", "") or "")
 
     def _retry_fate(self, job: DesignAttempt | Verification) -> dict[str, Any]:
         """Re-queue a stalled or infra job (same seed and prompt) until the limit, then quarantine it."""
