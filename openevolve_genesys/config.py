@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import yaml
 from openevolve import config as oe
 
+from openevolve_genesys.controller.breaker import BREAKER_KEYS, BreakerSettings
 from openevolve_genesys.engine.base import EngineSettings
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.llm import endpoint
@@ -109,6 +110,7 @@ class RunConfig:
     path: Path
     openevolve: oe.Config
     genesys: GenesysConfig
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)  # llm.max_consecutive_failures
 
 
 def validate_openevolve_sections(raw: Mapping[str, Any]) -> None:
@@ -119,7 +121,7 @@ def validate_openevolve_sections(raw: Mapping[str, Any]) -> None:
         value = raw.get(section)
         if value is None:
             continue
-        reject_unknown(value, field_names(cls), section)
+        reject_unknown(value, field_names(cls) | (BREAKER_KEYS if section == "llm" else set()), section)
         if section == "llm":
             for key in ("models", "evaluator_models"):
                 for i, model in enumerate(value.get(key) or []):
@@ -146,13 +148,17 @@ def load_run_config(path: str | os.PathLike, *, run_folder_copy: bool = False) -
     try:
         validate_openevolve_sections(raw)
         genesys = GenesysConfig.from_dict(check_openevolve_keys(raw, refuse=not run_folder_copy))
+        llm_raw = raw.get("llm") or {}
+        breaker = build(BreakerSettings, {k: v for k, v in llm_raw.items() if k in BREAKER_KEYS}, "llm")
         openevolve_raw = {k: v for k, v in raw.items() if k != "genesys"}
+        # OpenEvolve's llm section without this project's keys, which OpenEvolve would drop or refuse.
+        openevolve_raw["llm"] = {k: v for k, v in llm_raw.items() if k not in BREAKER_KEYS}
         openevolve_config = oe.Config.from_dict(_without_default_model(openevolve_raw))
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     except Exception as err:  # dacite's type errors name the field; keep the file in the message
         raise ConfigError(f"{path}: {type(err).__name__}: {err}") from None
-    return RunConfig(path, openevolve_config, genesys)
+    return RunConfig(path, openevolve_config, genesys, breaker)
 
 
 def configured_log_level(path: str | os.PathLike) -> str:

@@ -1,7 +1,7 @@
 """The two kinds of job the controller runs in its worker threads: a design attempt and a verification.
 
-A design attempt asks the LLM (or the offline mutator) for a SEARCH/REPLACE diff of one unit, applies it,
-enforces the EVOLVE-BLOCK against the framework template (OpenEvolve 0.4.0 never does this in its
+A design attempt asks the LLM (or the offline mutator) for a change of one unit (SEARCH/REPLACE blocks or,
+in rewrite mode, the whole program), turns the answer into a child (controller/answer.py), enforces the EVOLVE-BLOCK against the framework template (OpenEvolve 0.4.0 never does this in its
 workers), tunes the child's learning rate when tune mode is on, and evaluates the child at the smallest
 rung at that rate. A verification evaluates an existing design at one more rung, at the design's rate.
 Both compare with the baseline at the baseline's own (tuned) rate, passed explicitly so that an engine's
@@ -12,22 +12,17 @@ costs one child process, never a worker.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from openevolve.utils.code_utils import apply_diff_blocks, extract_diffs
-
 from openevolve_genesys.controller.accounting import classify_evaluation
+from openevolve_genesys.controller.answer import AnswerRules, child_from_answer, operator_name
 from openevolve_genesys.engine import Engine
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
-from openevolve_genesys.evaluation.program import ProgramError, enforce_template
+from openevolve_genesys.evaluation.program import ProgramError
 from openevolve_genesys.evaluation.tuning import TuneResult
 from openevolve_genesys.llm.streaming import LLMRequestRejected, StreamingLLM, classify_llm_error
-
-OPERATOR_LINE = re.compile(r"^\s*Operator:\s*(.+?)\s*$", re.MULTILINE)
-
 
 @dataclass
 class DesignAttempt:
@@ -90,25 +85,20 @@ def _client(llm: Any, model_index: int | None) -> Any:
     return llm if model_index is None else llm.models[model_index]
 
 
-def apply_response(seed_code: str, response: str, template: str, policy: str) -> tuple[str, list[str]]:
-    """The child program a response describes, with the template's text outside the EVOLVE-BLOCK."""
-    blocks = extract_diffs(response)
-    if not blocks:
-        raise ProgramError("no_diff", "the answer holds no SEARCH/REPLACE block")
-    child, applied = apply_diff_blocks(seed_code, blocks)
-    if applied == 0:
-        raise ProgramError("no_diff", f"none of the {len(blocks)} SEARCH block(s) matched the seed program")
-    child, notes = enforce_template(child, template, policy=policy)
-    if child == seed_code:
-        raise ProgramError("no_change", "the diff leaves the seed program unchanged")
-    return child, notes
+def apply_response(seed_code: str, response: str, template: str, policy: str,
+                   rules: AnswerRules | None = None) -> tuple[str, list[str]]:
+    """The child program a response describes, with the template's text outside the EVOLVE-BLOCK, and the
+    notes the model's feedback gets (controller/answer.py reads the answer)."""
+    child = child_from_answer(seed_code, response, template, rules or AnswerRules(), policy)
+    return child.code, list(child.notes)
 
 
 def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_timeout: float,
                        evaluator: ScalingLawEvaluator, rungs: list[str], engine: Engine | None = None,
-                       tuner: Tuner | None = None) -> DesignAttempt:
+                       tuner: Tuner | None = None, rules: AnswerRules | None = None) -> DesignAttempt:
     """Ask, apply, enforce, tune, evaluate. ``engine`` runs the evaluation (default: the evaluator, in
-    process); ``tuner`` (tune mode) sweeps the child's learning rate first, outside the attempt budget."""
+    process); ``tuner`` (tune mode) sweeps the child's learning rate first, outside the attempt budget;
+    ``rules`` say how answers are read (rewrite mode, max_code_length)."""
     start = time.perf_counter()
     error: Exception | None = None
     try:
@@ -123,11 +113,10 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
     attempt.llm_seconds = time.perf_counter() - start
     attempt.model = attempt.model or _model_name(llm)
     if attempt.response is not None:
-        found = OPERATOR_LINE.search(attempt.response)
-        attempt.operator = found.group(1) if found else f"{attempt.unit}:llm"
+        attempt.operator = operator_name(attempt.response, attempt.unit)
         try:
             attempt.child_code, attempt.notes = apply_response(
-                seed_code, attempt.response, evaluator.template, evaluator.settings.outside_edits)
+                seed_code, attempt.response, evaluator.template, evaluator.settings.outside_edits, rules)
         except ProgramError as err:
             attempt.failure, attempt.message = err.kind, err.message
     if attempt.child_code is not None:

@@ -28,6 +28,8 @@ from tqdm import tqdm
 from openevolve_genesys.config import RunConfig
 from openevolve_genesys.strict import ConfigError
 from openevolve_genesys.controller.accounting import Accounting
+from openevolve_genesys.controller.answer import AnswerRules
+from openevolve_genesys.controller.breaker import CircuitBreaker
 from openevolve_genesys.controller.history import RunLog, write_json_atomic
 from openevolve_genesys.controller.jobs import DesignAttempt, Verification, run_design_attempt, run_verification
 from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_text, short_artifacts
@@ -61,6 +63,9 @@ class GenesysRun:
         self.sampler = PromptSampler(g.run.templates_dir or None, g.run.reference_library or None)
         self.llm, self.agent_description = self._design_agent(config)
         self.llm_timeout = llm_timeout(config)
+        # OpenEvolve's own keys for how answers are read: whole-program rewrites, and a cap on a child's length.
+        self.answer_rules = AnswerRules(rewrite=not config.openevolve.diff_based_evolution,
+                                        max_code_length=config.openevolve.max_code_length or None)
         self.database = GenesysDatabase(config.openevolve.database, baseline_id=BASELINE_ID,
                                         target_n=g.evaluator.target_n, noise_sd=g.selector.noise_sd,
                                         slope_prior_sd=g.selector.slope_prior_sd,
@@ -81,6 +86,7 @@ class GenesysRun:
         self.tune_budget = TuneBudget(self.tune_settings.budget)
         self._requeued: deque[DesignAttempt | Verification] = deque()  # stalled or infra jobs to run again
         self._in_flight: set[tuple[str, str]] = set()  # (design, rung) being verified
+        self.breaker = CircuitBreaker(config.breaker)  # stops the run when the LLM calls keep failing
 
     def _design_agent(self, config: RunConfig) -> tuple[Any, str]:
         """The LLM ensemble that writes the diffs, and a line saying which (a stage brings its own)."""
@@ -175,7 +181,7 @@ class GenesysRun:
             framework=self.evaluator.settings.framework, seed_code=seed.code, seed_curve=curve_text(record),
             unit=choice.unit, attempt=self.ledger.attempts + 1, instruction=choice.instruction,
             references=references, library_refs=choice.library_refs, feedback=record.feedback,
-            tuned=self.tune_settings.enabled,
+            tuned=self.tune_settings.enabled, rewrite=self.answer_rules.rewrite,
         )
         index = self._model_index(choice.model)
         return DesignAttempt(choice.seed_id, choice.unit, self.sampler.build(request), model=self.models[index],
@@ -194,7 +200,8 @@ class GenesysRun:
         if isinstance(job, DesignAttempt):
             seed_code = self.database.get(job.seed_id).code
             return run_design_attempt(job, seed_code, self.llm, self.llm_timeout, self.evaluator, self.rungs[:1],
-                                      self.engine, self._tune if self.tune_settings.enabled else None)
+                                      self.engine, self._tune if self.tune_settings.enabled else None,
+                                      self.answer_rules)
         return run_verification(job, self.database.get(job.design_id).code, self.engine,
                                 self.evaluator.baseline_learning_rate)
 
@@ -215,6 +222,11 @@ class GenesysRun:
             self.ledger.apply(event)
             return
         evaluation = job.evaluation
+        if job.attempt_class == "stalled" and evaluation is not None and job.requeues >= self.accounting.requeue_limit:
+            # The same child stalled its evaluation on every try: the design hangs, which is its own fault.
+            job.attempt_class = "invalid"
+            job.message = (f"its evaluation stalled on each of its {job.requeues + 1} tries, so the design is "
+                           f"taken to hang: {evaluation.artifacts.get('message', '')}"[:2000])
         charged = self.accounting.charges(job.attempt_class)
         event = {"type": "design", "attempt": self.ledger.attempts + 1 if charged else None, "id": str(uuid.uuid4()),
                  "seed_id": job.seed_id, "unit": job.unit, "operator": job.operator, "model": job.model,
@@ -227,6 +239,16 @@ class GenesysRun:
                  "artifacts": short_artifacts(evaluation), **self._retry_fate(job)}
         self.history.append(event)
         self.ledger.apply(event)
+        self._watch_endpoint(job)
+
+    def _watch_endpoint(self, job: DesignAttempt) -> None:
+        """Feed the circuit breaker: a stalled or infra LLM call extends the streak, any answer ends it."""
+        if job.response is not None:
+            self.breaker.answered()
+        elif job.failure == "llm_error" and job.attempt_class in ("stalled", "infra"):
+            index = job.model_index or 0
+            model = self.llm.models_cfg[index] if index < len(self.llm.models_cfg) else None
+            self.breaker.failed(job.message, getattr(model, "name", job.model), getattr(model, "api_base", "") or "")
 
     def _retry_fate(self, job: DesignAttempt | Verification) -> dict[str, Any]:
         """Re-queue a stalled or infra job (same seed and prompt) until the limit, then quarantine it."""

@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import yaml
 
-from openevolve_genesys.evaluation.program import block_classes, framework_path, split_block
+from openevolve_genesys.evaluation.program import END, START, block_classes, framework_path, split_block
 
 TEMPLATE_NAMES = ("system.txt", "design.txt")
 
@@ -45,6 +45,8 @@ class PromptRequest:
     references: Sequence[ReferenceDesign] = ()
     library_refs: Sequence[str] = ()
     feedback: str = ""
+    # Rewrite mode (OpenEvolve's diff_based_evolution: false): the answer is the whole program, not blocks.
+    rewrite: bool = False
 
 
 @dataclass
@@ -79,6 +81,7 @@ class PromptSampler:
             unit=request.unit, units=", ".join(u for u in block_classes(request.seed_code) if u != "Mixer"),
             instruction=request.instruction or "None: choose the change you expect to scale best.",
             references=self._references_text(request), feedback=request.feedback.strip() or "None.",
+            answer_format=answer_format(request.unit, request.rewrite),
         )
         return {"system": system, "user": user}
 
@@ -101,6 +104,17 @@ def _mode_text(tuned: bool) -> str:
         return (f"{submit}; its learning rate is then tuned automatically by a short sweep that is not charged, "
                 "so change the architecture, not optimiser constants")
     return f"{submit}; it trains at the profile's learning rate, as the baseline does"
+
+
+def answer_format(unit: str, rewrite: bool) -> str:
+    """What the answer must look like: the whole program in rewrite mode, SEARCH/REPLACE blocks otherwise."""
+    operator = "First one line `Operator: <unit>:<short name of your change>`, then "
+    if rewrite:
+        return (f"{operator}the whole updated program in one ```python fence. Keep the lines `{START}` and "
+                f"`{END}` and everything outside them exactly as in the seed, and change only the class `{unit}`.")
+    return (f"{operator}one or more SEARCH/REPLACE blocks that change only the class `{unit}`:\n"
+            "<<<<<<< SEARCH\n<lines copied exactly from the seed program>\n=======\n<the new lines>\n"
+            ">>>>>>> REPLACE")
 
 
 def framework_rules(framework: str) -> str:

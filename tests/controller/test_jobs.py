@@ -57,7 +57,7 @@ def test_an_edit_outside_the_block_is_reverted_or_rejected():
 
 @pytest.mark.parametrize("response, kind, words", [
     ("I would use a gated delta rule.", "no_diff", "no SEARCH/REPLACE block"),
-    (diff("this text is not in the seed", "x = 1"), "no_diff", "matched the seed"),
+    (diff("this text is not in the seed", "x = 1"), "no_diff", "block 1 of 1 was not applied: its SEARCH text matches nothing"),
     (diff(SQRT_LINE, SQRT_LINE), "no_change", "unchanged"),
 ])
 def test_answers_that_yield_no_child_are_named(response, kind, words):

@@ -81,3 +81,13 @@ def test_the_prompt_says_whether_the_learning_rate_will_be_tuned():
     tuned = PromptSampler().build(dataclasses.replace(request, tuned=True))["user"].splitlines()[0]
     assert "mode: submit" in plain and "profile's learning rate" in plain and "tuned" not in plain
     assert "mode: submit" in tuned and "tuned automatically" in tuned and "not charged" in tuned
+
+
+def test_the_answer_format_follows_the_mode():
+    request = request_for("coefficient_dynamics")
+    diff_prompt = PromptSampler().build(request)["user"]
+    rewrite_prompt = PromptSampler().build(dataclasses.replace(request, rewrite=True))["user"]
+    assert "<<<<<<< SEARCH" in diff_prompt and "whole updated program" not in diff_prompt
+    assert "<<<<<<< SEARCH" not in rewrite_prompt and "whole updated program in one ```python fence" in rewrite_prompt
+    assert "# EVOLVE-BLOCK-START" in rewrite_prompt.split("## Answer format")[1]
+    assert f"change only the class `{request.unit}`" in rewrite_prompt

@@ -8,7 +8,8 @@ import random
 from openevolve import config as oe
 from openevolve.llm.ensemble import LLMEnsemble
 
-from openevolve_genesys.controller.jobs import OPERATOR_LINE, apply_response
+from openevolve_genesys.controller.answer import operator_name
+from openevolve_genesys.controller.jobs import apply_response
 from openevolve_genesys.evaluation.program import split_block
 from openevolve_genesys.mutations.units import class_texts
 from openevolve_genesys.prompts.sampler import PromptRequest, PromptSampler
@@ -33,7 +34,7 @@ def test_the_ensemble_builds_the_client_and_its_diff_applies(template_file, temp
     assert "Cannot modify:" in prompt["system"] and "pool members' classes" in prompt["system"]
     answer = asyncio.run(ensemble.generate_with_context(prompt["system"],
                                                         [{"role": "user", "content": prompt["user"]}]))
-    assert OPERATOR_LINE.search(answer).group(1).startswith("Plan:")
+    assert operator_name(answer, "Plan").startswith("Plan:")
     child, notes = apply_response(template, answer, template, "reject")
     assert not notes and read_cycle(child) != read_cycle(template)
     assert split_block(child).before == split_block(template).before  # the pool is untouched
