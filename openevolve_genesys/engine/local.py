@@ -30,7 +30,8 @@ class LocalEngine:
         try:
             pinned = {"env": env} if env else {}  # an unpinned slot leaves the environment alone
             evaluation = self.evaluator.evaluate(source, rungs, **pinned, **options)
-            evaluation.timing["queue"] = round(evaluation.timing.get("queue", 0.0) + waited, 3)
+            if isinstance(evaluation, Evaluation):  # the wait for this slot is the job's queue time
+                evaluation.timing["queue"] = round(evaluation.timing.get("queue", 0.0) + waited, 3)
             return evaluation
         finally:
             self._free.put(env)
