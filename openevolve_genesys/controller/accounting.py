@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openevolve_genesys.evaluation.evaluator import Evaluation
+from openevolve_genesys.evaluation.timing import add_timing
 
 CLASSES = ("ok", "invalid", "stalled", "infra")
 CHARGED = frozenset({"ok", "invalid"})
@@ -66,6 +67,11 @@ class Accounting:
     models: dict[str, ModelStats] = field(default_factory=dict)
     verification: ModelStats = field(default_factory=ModelStats)
     tuning: dict[str, float] = field(default_factory=lambda: {"trials": 0, "seconds": 0.0, "designs": 0})
+    time: dict[str, float] = field(default_factory=dict)  # seconds by phase (evaluation/timing.py), all jobs
+
+    def record_time(self, timing: dict[str, float] | None, llm_seconds: float = 0.0) -> None:
+        """Sum a job's phases (absent in histories older than time accounting) and its wait for the LLM."""
+        add_timing(self.time, {**(timing or {}), **({"llm": llm_seconds} if llm_seconds else {})})
 
     def record(self, model: str, outcome: str, *, seconds: float, tokens: int = 0, requeued: bool = False,
                quarantined: bool = False) -> None:
@@ -94,7 +100,8 @@ class Accounting:
                 "accounting": "stock" if self.charge_all else "genesys",
                 "models": {name: stats.to_dict(self.charge_all) for name, stats in self.models.items()},
                 "verification": self.verification.to_dict(),
-                "tuning": {**self.tuning, "seconds": round(self.tuning["seconds"], 2)}}
+                "tuning": {**self.tuning, "seconds": round(self.tuning["seconds"], 2)},
+                "time": dict(self.time)}
 
     def summary_lines(self) -> list[str]:
         lines = []
@@ -112,7 +119,17 @@ class Accounting:
         if self.tuning["trials"]:
             lines.append(f"tuning: {self.tuning['trials']} trials for {self.tuning['designs']} designs, "
                          f"{self.tuning['seconds']:.0f} s (not charged to the attempt budget)")
+        if self.time:
+            lines.append("time: " + time_line(self.time))
         return lines
+
+
+def time_line(time: dict[str, float]) -> str:
+    """Seconds by phase and training's share of all the phases, as one line."""
+    total = sum(time.values())
+    parts = ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in time.items() if seconds >= 0.5)
+    share = time.get("train", 0.0) / total if total else 0.0
+    return f"{parts} (training {share:.0%} of {total:.0f} s)"
 
 
 def _count(stats: ModelStats, outcome: str, seconds: float, tokens: int, requeued: bool, quarantined: bool) -> None:

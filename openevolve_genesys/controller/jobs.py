@@ -53,7 +53,9 @@ class DesignAttempt:
         return self.tune.best_learning_rate if self.tune is not None else None
 
 
-Tuner = Callable[[str], TuneResult]  # a program's source -> its learning-rate sweep
+Tuner = Callable[[str], TuneResult]  # a program's source -> its learning-rate sweep, each trial its own job
+# (runner, source, rungs) -> the evaluation at the rate swept in the same job (tuning.evaluate_tuned)
+TunedEvaluate = Callable[[Any, str, list[str]], Evaluation]
 
 
 def ask_llm(llm: Any, prompt: dict[str, str], timeout: float, model_index: int | None = None) -> str:
@@ -95,10 +97,12 @@ def apply_response(seed_code: str, response: str, template: str, policy: str,
 
 def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_timeout: float,
                        evaluator: ScalingLawEvaluator, rungs: list[str], engine: Engine | None = None,
-                       tuner: Tuner | None = None, rules: AnswerRules | None = None) -> DesignAttempt:
+                       tuner: Tuner | None = None, tuned: TunedEvaluate | None = None,
+                       rules: AnswerRules | None = None) -> DesignAttempt:
     """Ask, apply, enforce, tune, evaluate. ``engine`` runs the evaluation (default: the evaluator, in
     process); ``tuner`` (tune mode) sweeps the child's learning rate first, outside the attempt budget;
-    ``rules`` say how answers are read (rewrite mode, max_code_length)."""
+    ``tuned`` (tune mode, ``tune.same_job``) sweeps and evaluates in one job instead; ``rules`` say how
+    answers are read (rewrite mode, max_code_length)."""
     start = time.perf_counter()
     error: Exception | None = None
     try:
@@ -119,7 +123,11 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
                 seed_code, attempt.response, evaluator.template, evaluator.settings.outside_edits, rules)
         except ProgramError as err:
             attempt.failure, attempt.message = err.kind, err.message
-    if attempt.child_code is not None:
+    if attempt.child_code is not None and tuned is not None:
+        attempt.evaluation = tuned(engine or evaluator, attempt.child_code, rungs)
+        attempt.tune = attempt.evaluation.tune
+        attempt.attempt_class = classify_evaluation(attempt.evaluation)
+    elif attempt.child_code is not None:
         if tuner is not None:
             attempt.tune = tuner(attempt.child_code)
         attempt.evaluation = (engine or evaluator).evaluate(

@@ -32,6 +32,7 @@ class RunLedger:
         self.verify_seconds = 0.0
 
     def apply(self, event: dict[str, Any]) -> None:
+        self.accounting.record_time(event.get("timing"), event.get("llm_seconds") or 0.0)
         {"baseline": self._apply_baseline, "design": self._apply_design,
          "verify": self._apply_verification}[event["type"]](event)
 

@@ -35,9 +35,9 @@ from openevolve_genesys.controller.jobs import DesignAttempt, Verification, run_
 from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_text, short_artifacts
 from openevolve_genesys.controller.llm import llm_timeout, make_design_agent
 from openevolve_genesys.engine import make_engine
-from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
+from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import block_classes
-from openevolve_genesys.evaluation.tuning import TuneBudget, TuneResult, tune_learning_rate
+from openevolve_genesys.evaluation.tuning import TuneBudget, TuneResult, evaluate_tuned, tune_learning_rate
 from openevolve_genesys.llm.streaming import LLMRequestRejected
 from openevolve_genesys.progress import LadderProgress, bar_with_logs, evolution_bar, show_evolution
 from openevolve_genesys.prompts.sampler import PromptRequest, PromptSampler, ReferenceDesign
@@ -199,9 +199,10 @@ class GenesysRun:
     def _execute(self, job: DesignAttempt | Verification) -> DesignAttempt | Verification:
         if isinstance(job, DesignAttempt):
             seed_code = self.database.get(job.seed_id).code
+            tune, same_job = self.tune_settings.enabled, self.tune_settings.same_job
             return run_design_attempt(job, seed_code, self.llm, self.llm_timeout, self.evaluator, self.rungs[:1],
-                                      self.engine, self._tune if self.tune_settings.enabled else None,
-                                      self.answer_rules)
+                                      self.engine, self._tune if tune and not same_job else None,
+                                      self._tuned_evaluate if tune and same_job else None, self.answer_rules)
         return run_verification(job, self.database.get(job.design_id).code, self.engine,
                                 self.evaluator.baseline_learning_rate)
 
@@ -211,13 +212,19 @@ class GenesysRun:
                                   budget=self.tune_budget,
                                   baseline_learning_rate=self.evaluator.baseline_learning_rate)
 
+    def _tuned_evaluate(self, runner: Any, source: str, rungs: list[str]) -> Evaluation:
+        """A design's sweep and first rung in one sandboxed job, the sweep charged to the tune budget only."""
+        return evaluate_tuned(runner, self.evaluator.profile, source, rungs, self.tune_settings,
+                              budget=self.tune_budget, baseline_learning_rate=self.evaluator.baseline_learning_rate)
+
     # -- recording ----------------------------------------------------------------------------
     def _record(self, job: DesignAttempt | Verification) -> None:
         if isinstance(job, Verification):
             self._in_flight.discard((job.design_id, job.rung))
             event = {"type": "verify", "design_id": job.design_id, "rung": job.rung,
                      "outcome": job.evaluation.outcome, "class": job.attempt_class, "rungs": job.evaluation.rungs,
-                     "metrics": job.evaluation.metrics, "seconds": job.seconds, **self._retry_fate(job)}
+                     "metrics": job.evaluation.metrics, "seconds": job.seconds, **_times(job.evaluation),
+                     **self._retry_fate(job)}
             self.history.append(event)
             self.ledger.apply(event)
             return
@@ -236,7 +243,7 @@ class GenesysRun:
                  "learning_rate": job.learning_rate, "tune": job.tune.to_dict() if job.tune else None,
                  "outcome": evaluation.outcome if evaluation else job.failure,
                  "rungs": evaluation.rungs if evaluation else {}, "metrics": evaluation.metrics if evaluation else {},
-                 "artifacts": short_artifacts(evaluation), **self._retry_fate(job)}
+                 "artifacts": short_artifacts(evaluation), **_times(evaluation), **self._retry_fate(job)}
         self.history.append(event)
         self.ledger.apply(event)
         self._watch_endpoint(job)
@@ -270,23 +277,33 @@ class GenesysRun:
 
     def _evaluate_baseline(self) -> None:
         """The template at every rung; in tune mode at its own swept rate, which every comparison then uses."""
-        tune = self._tune(self.evaluator.template) if self.tune_settings.enabled else None
+        settings, code = self.tune_settings, self.evaluator.template
+        tune = self._tune(code) if settings.enabled and not settings.same_job else None
         if tune is not None:
             self.evaluator.set_baseline_learning_rate(tune.best_learning_rate)
             log.info("baseline learning rate: %s", tune.note)
         # Through the engine like every other evaluation: on the run's device, or on a Ray worker with a GPU
         # rather than the head node. The evaluator then compares every design with this baseline.
-        lr, code = self.evaluator.baseline_learning_rate, self.evaluator.template
         with LadderProgress("baseline") as ladder:
-            evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
-                                              on_heartbeat=ladder)
+            if settings.enabled and settings.same_job:  # the sweep and the ladder in one job
+                evaluation = evaluate_tuned(self.engine, self.evaluator.profile, code, self.rungs, settings,
+                                            budget=self.tune_budget, on_heartbeat=ladder)
+                tune = evaluation.tune
+                if tune is not None:
+                    self.evaluator.set_baseline_learning_rate(tune.best_learning_rate)
+                    log.info("baseline learning rate: %s", tune.note)
+            else:
+                lr = self.evaluator.baseline_learning_rate
+                evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
+                                                  on_heartbeat=ladder)
+        lr = self.evaluator.baseline_learning_rate
         if evaluation.outcome != "ok":
             raise RuntimeError(f"the {self.evaluator.settings.framework} baseline failed to evaluate at learning "
                                f"rate {lr:g} ({evaluation.outcome}): {evaluation.artifacts.get('message')}")
         self.evaluator.adopt_baseline(evaluation)
         event = {"type": "baseline", "id": BASELINE_ID, "code": code, "rungs": evaluation.rungs,
                  "metrics": evaluation.metrics, "learning_rate": self.evaluator.baseline_learning_rate,
-                 "tune": tune.to_dict() if tune else None}
+                 "tune": tune.to_dict() if tune else None, **_times(evaluation)}
         self.history.append(event)
         self.ledger.apply(event)
 
@@ -343,6 +360,12 @@ class GenesysRun:
         logging.shutdown()
         # Sandboxed children notice their parent is gone and stop themselves.
         os._exit(130)
+
+
+def _times(evaluation: Evaluation | None) -> dict[str, Any]:
+    """A history event's time accounting: the job's seconds by phase, and its training seconds (trials included)."""
+    timing = evaluation.timing if evaluation is not None else {}
+    return {"timing": timing, "train_seconds": timing.get("train", 0.0)}
 
 
 def _prune_checkpoints(folder: Path, keep: int) -> None:

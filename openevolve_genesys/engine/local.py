@@ -7,6 +7,7 @@ evaluation (reaped by the sandbox) frees its device for the next job.
 from __future__ import annotations
 
 import queue
+import time
 from typing import Any, Sequence
 
 from openevolve_genesys.engine.devices import slot_envs
@@ -23,10 +24,15 @@ class LocalEngine:
             self._free.put(env)
 
     def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> Evaluation:
+        waited = time.perf_counter()
         env = self._free.get()
+        waited = time.perf_counter() - waited
         try:
             pinned = {"env": env} if env else {}  # an unpinned slot leaves the environment alone
-            return self.evaluator.evaluate(source, rungs, **pinned, **options)
+            evaluation = self.evaluator.evaluate(source, rungs, **pinned, **options)
+            if isinstance(evaluation, Evaluation):  # the wait for this slot is the job's queue time
+                evaluation.timing["queue"] = round(evaluation.timing.get("queue", 0.0) + waited, 3)
+            return evaluation
         finally:
             self._free.put(env)
 

@@ -26,7 +26,8 @@ from openevolve_genesys.evaluation.hashing import code_hash
 from openevolve_genesys.evaluation.program import framework_path
 from openevolve_genesys.evaluation.sandbox import run_in_sandbox
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
-from openevolve_genesys.evaluation.tuning import tune_rung
+from openevolve_genesys.evaluation.timing import job_timing
+from openevolve_genesys.evaluation.tuning import TuneResult, TuneSettings, tune_rung
 from openevolve_genesys.scaling.fit import fit_log_linear, fit_power_law, fit_summary
 from openevolve_genesys.scaling.gap import forecast_gap
 from openevolve_genesys.training.profiles import LadderProfile, TrainConfig, get_profile
@@ -43,6 +44,8 @@ class Evaluation:
     metrics: dict[str, Any]
     artifacts: dict[str, Any] = field(default_factory=dict)
     rungs: dict[str, dict[str, Any]] = field(default_factory=dict)  # rung name -> RungResult dict
+    tune: TuneResult | None = None  # the learning-rate sweep run in the same job (``evaluate(tune=...)``)
+    timing: dict[str, float] = field(default_factory=dict)  # where the job's seconds went (``job.Timing``)
 
 
 class ScalingLawEvaluator:
@@ -60,7 +63,7 @@ class ScalingLawEvaluator:
     def evaluate(self, source: str, rungs: Sequence[str] | None = None,
                  on_heartbeat: Callable[[dict], None] | None = None, *, learning_rate: float | None = None,
                  baseline_learning_rate: float | None = None, trial: Mapping[str, Any] | None = None,
-                 env: Mapping[str, str] | None = None) -> Evaluation:
+                 env: Mapping[str, str] | None = None, tune: TuneSettings | None = None) -> Evaluation:
         """Train ``source`` at ``rungs`` (all by default) and score it against the baseline.
 
         ``learning_rate`` trains the design at its own (tuned) rate and ``baseline_learning_rate`` picks
@@ -68,16 +71,24 @@ class ScalingLawEvaluator:
         call works in any engine's worker, whose evaluator never saw ``set_baseline_learning_rate``.
         ``trial`` (TrainConfig changes: a tune trial's cheap target) trains and measures without a
         comparison: the baseline was never trained on that target. ``env`` adds child environment
-        variables (an engine slot's device pinning).
+        variables (an engine slot's device pinning). ``tune`` sweeps the design's rate in the same job first and
+        trains ``rungs`` at the winner (``learning_rate`` must then be unset); the sweep is ``.tune``.
         """
+        if tune is not None and (learning_rate is not None or trial is not None):
+            raise ValueError("evaluate(tune=...) chooses the learning rate itself: pass no learning_rate or trial")
         names = list(rungs) if rungs is not None else [r.name for r in self.profile.rungs]
         lr = _rate(learning_rate, self.profile.train.learning_rate, "learning_rate")
         base_lr = _rate(baseline_learning_rate, self.baseline_learning_rate, "baseline_learning_rate")
-        is_baseline = source == self.template and (lr == base_lr or trial is not None)
+        is_baseline = source == self.template and (lr == base_lr or trial is not None or tune is not None)
         baseline = None if is_baseline else self.baseline(base_lr)
         speeds = {n: r["tokens_per_second"] for n, r in baseline.rungs.items()} if baseline else None
         changes = {**(trial or {}), "learning_rate": lr}
-        evaluation = self._run(source, names, changes, speeds, on_heartbeat, env)
+        sweep = None if tune is None else {"settings": dataclasses.asdict(tune),
+                                           "baseline_learning_rate": None if is_baseline else base_lr}
+        evaluation = self._run(source, names, changes, speeds, on_heartbeat, env, sweep)
+        if evaluation.tune is not None:
+            lr = evaluation.tune.best_learning_rate
+            base_lr = lr if is_baseline else base_lr  # the template swept for itself is its own baseline
         evaluation.metrics["learning_rate"] = lr
         if trial is not None:
             evaluation.metrics["trial"] = True
@@ -159,10 +170,12 @@ class ScalingLawEvaluator:
         return found
 
     def _run(self, source: str, names: list[str], changes: Mapping[str, Any], speeds: dict[str, float] | None,
-             on_heartbeat: Callable[[dict], None] | None, env: Mapping[str, str] | None) -> Evaluation:
-        """Train ``source`` at ``names`` with the profile's TrainConfig changed by ``changes``."""
+             on_heartbeat: Callable[[dict], None] | None, env: Mapping[str, str] | None,
+             sweep: Mapping[str, Any] | None = None) -> Evaluation:
+        """Train ``source`` at ``names`` with the profile's TrainConfig changed by ``changes`` (after a sweep of
+        the learning rate in the same job, when ``sweep`` is given)."""
         self.data_fingerprint()  # a bad data config fails here, in the parent, not as the design's fault
-        cached = self._cached_by_code(source, names, self.profile.override({"train": changes}).train)
+        cached = None if sweep else self._cached_by_code(source, names, self.profile.override({"train": changes}).train)
         if cached is not None:
             return Evaluation("ok", {"outcome": "ok", "cache_hit": "code", "data_fingerprint": self.data_fingerprint()},
                               {"notes": "answered from the cache"}, cached)
@@ -174,18 +187,20 @@ class ScalingLawEvaluator:
             dict(source=source, framework=s.framework, profile=s.profile, profile_overrides=overrides,
                  data=dict(s.data), rungs=names, cache_path=str(s.resolved_cache_path()),
                  checks=dataclasses.asdict(s.checks), outside_edits=s.outside_edits,
-                 baseline_tokens_per_second=speeds),
+                 baseline_tokens_per_second=speeds, sweep=sweep),
             s.sandbox, on_heartbeat=on_heartbeat, env={**(env or {}), "GENESYS_CACHE_DIR": str(cache_root())},
             writable_paths=self._writable_paths(),
         )
         payload = result.value if isinstance(result.value, dict) else {}
+        tune = TuneResult.from_dict(payload["tune"]) if payload.get("tune") else None
+        timing = job_timing(payload.get("timing", {}), result.seconds)
         artifacts = {"message": result.message, "stdout": result.stdout, "stderr": result.stderr,
                      "notes": "\n".join(payload.get("notes", [])), "seconds": round(result.seconds, 2)}
         if result.outcome != "ok":
             kind = payload.get("kind", result.outcome)
             log.info("evaluation %s (%s): %s", result.outcome, kind, result.message.splitlines()[0] if result.message else "")
             return Evaluation(result.outcome, {"combined_score": INVALID_SCORE, "outcome": result.outcome,
-                                               "check": kind}, artifacts)
+                                               "check": kind}, artifacts, tune=tune, timing=timing)
         rungs = payload["rungs"]
         hits = [r["cache_hit"] for r in rungs.values()]
         metrics = {"outcome": "ok", "cache_hit": "functional" if hits and all(hits) else None,
@@ -193,8 +208,9 @@ class ScalingLawEvaluator:
                    "data_fingerprint": payload.get("data_fingerprint")}
         artifacts["learning_curves"] = _curve_summary(rungs)
         artifacts["trained_rungs"] = payload.get("trained_rungs", [])
+        artifacts["compiles"] = payload.get("compiles")  # XLA programs the job compiled (trials included)
         artifacts["device"] = payload.get("device")  # what the child trained on, after the engine pinned it
-        return Evaluation("ok", metrics, artifacts, rungs)
+        return Evaluation("ok", metrics, artifacts, rungs, tune=tune, timing=timing)
 
     def _writable_paths(self) -> list[Path]:
         """The jailed child may write only its caches: compiled programs, tokenizers, fitness results."""

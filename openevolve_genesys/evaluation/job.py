@@ -20,8 +20,11 @@ from openevolve_genesys.evaluation.checks import (
 from openevolve_genesys.evaluation.hashing import code_hash, functional_hash
 from openevolve_genesys.evaluation.program import ProgramError, load_program
 from openevolve_genesys.evaluation.sandbox import DesignInvalid
-from openevolve_genesys.training.loop import ChunkProgress, train_rung
-from openevolve_genesys.training.profiles import get_profile
+from openevolve_genesys.evaluation.timing import Stopwatch
+from openevolve_genesys.evaluation.tuning import TuneSettings, TuneTrial, tune_rung
+from openevolve_genesys.evaluation.tuning import sweep as sweep_rates
+from openevolve_genesys.training.loop import ChunkProgress, Programs, train_rung
+from openevolve_genesys.training.profiles import TrainConfig, get_profile
 from openevolve_genesys.training.runtime import enable_compilation_cache
 
 def evaluate_program(
@@ -35,9 +38,15 @@ def evaluate_program(
     checks: Mapping[str, Any],
     outside_edits: str = "revert",
     baseline_tokens_per_second: Mapping[str, float] | None = None,
+    sweep: Mapping[str, Any] | None = None,
     heartbeat: Callable[[dict], None] = lambda progress: None,
 ) -> dict[str, Any]:
-    """Check ``source`` and train it at ``rungs``; returns per-rung results (JSON) or raises DesignInvalid."""
+    """Check ``source`` and train it at ``rungs``; returns per-rung results (JSON) or raises DesignInvalid.
+
+    ``sweep`` ({"settings": TuneSettings fields, "baseline_learning_rate"}) first sweeps the learning rate on
+    the cheap target (evaluation/tuning.py) and trains ``rungs`` at the winner; every trial and rung of one
+    shape shares one compiled program, the rate being a run-time argument."""
+    watch = Stopwatch()
     enable_compilation_cache()
     settings = CheckSettings(**checks)
     ladder = get_profile(profile, profile_overrides)
@@ -45,6 +54,7 @@ def evaluate_program(
     # Imports and the backend are up: from here on, silence means the program hangs, and the sandbox reaps it
     # after heartbeat_seconds instead of the longer startup limit.
     heartbeat({"stage": "started"})
+    watch.lap("startup")
     try:
         program = load_program(source, framework=framework, policy=outside_edits)
         report["notes"] += program.notes
@@ -60,44 +70,76 @@ def evaluate_program(
         report["functional_hash"] = functional_hash(program.build_mixer, seq_len=ladder.train.seq_len,
                                                      depths=depths)
     except ProgramError as err:
-        raise DesignInvalid(err.message, payload={"kind": err.kind, **report}) from None
+        raise DesignInvalid(err.message, payload={"kind": err.kind, **report, "timing": watch.to_dict()}) from None
     heartbeat({"stage": "checked"})
+    watch.lap("checks")
 
     token_data = load_data(DataConfig.from_dict(data), ladder.vocab_size)
     report["data_fingerprint"] = token_data.fingerprint
     cache = FitnessCache(cache_path)
     cache.remember_code(report["code_hash"], report["functional_hash"])
-    train_hash = config_hash(dataclasses.asdict(ladder.train))
-    tokens_per_step = ladder.train.batch_size * ladder.train.seq_len
-    for name in rungs:
-        key = CacheKey(report["functional_hash"], ladder.name, name, token_data.fingerprint, train_hash)
+    watch.lap("data")
+    programs = Programs()
+
+    def train(name: str, train: TrainConfig, trial: float | None = None) -> tuple[dict[str, Any], str | None]:
+        """Rung ``name`` at ``train``: its result dict and whether the fitness cache answered it."""
+        key = CacheKey(report["functional_hash"], ladder.name, name, token_data.fingerprint,
+                       config_hash(dataclasses.asdict(train)))
         cached = cache.get(key)
         if cached is not None:
-            report["rungs"][name] = {**cached, "cache_hit": "functional"}
-            continue
-        guard = StepTimeGuard((baseline_tokens_per_second or {}).get(name), tokens_per_step,
-                              settings.max_step_time_ratio, after_steps=2 * ladder.train.chunk_steps)
+            return cached, "functional"
+        guard = StepTimeGuard((baseline_tokens_per_second or {}).get(name), train.batch_size * train.seq_len,
+                              settings.max_step_time_ratio, after_steps=2 * train.chunk_steps)
 
         def on_chunk(progress: ChunkProgress) -> None:
             guard(progress)
-            heartbeat({"rung": progress.rung, "step": progress.step, "of": progress.total_steps,
-                       "train_loss": progress.train_loss, "time": time.time()})
+            beat = {"rung": progress.rung, "step": progress.step, "of": progress.total_steps,
+                    "train_loss": progress.train_loss, "time": time.time()}
+            heartbeat(beat if trial is None else {**beat, "trial_learning_rate": trial})
 
         try:
-            result = train_rung(ladder.rung(name), token_data, ladder.train, vocab_size=ladder.vocab_size,
-                                mixer=program.build_mixer, callback=on_chunk)
+            result = train_rung(ladder.rung(name), token_data, train, vocab_size=ladder.vocab_size,
+                                mixer=program.build_mixer, callback=on_chunk, programs=programs)
+            watch.rung(result)
             check_learning(result, ladder.vocab_size, settings)
         except ProgramError as err:
-            raise DesignInvalid(err.message, payload={"kind": err.kind, **report}) from None
+            raise DesignInvalid(err.message, payload={"kind": err.kind, **report, "timing": watch.to_dict()}) from None
         except Exception as err:  # an exception inside evolved code while training is the design's fault
             if _out_of_memory(err):
                 raise  # the sandbox reports it as crashed (memory), not as the design's fault
             raise DesignInvalid(f"training at rung {name} raised {type(err).__name__}: {err}",
-                                payload={"kind": "runtime", **report}) from None
-        report["trained_rungs"].append(name)
+                                payload={"kind": "runtime", **report, "timing": watch.to_dict()}) from None
         entry = result.to_dict()
         cache.put(key, entry)
-        report["rungs"][name] = {**entry, "cache_hit": None}
+        return entry, None
+
+    lr = ladder.train.learning_rate
+    if sweep is not None:
+        tune = TuneSettings(**sweep["settings"])
+        rung = tune_rung(ladder, tune)
+
+        def run_trial(rate: float, changes: Mapping[str, Any]) -> TuneTrial:
+            start = time.perf_counter()
+            config = dataclasses.replace(ladder.train, **changes, learning_rate=rate)
+            try:
+                entry, hit = train(rung, config, trial=rate)
+            except DesignInvalid as err:
+                return TuneTrial(rate, None, "invalid", time.perf_counter() - start, None, config.steps,
+                                 err.payload.get("kind"))
+            return TuneTrial(rate, float(entry["final_eval_loss"]), "ok", time.perf_counter() - start, hit,
+                             config.steps)
+
+        swept = sweep_rates(ladder, tune, run_trial, baseline_learning_rate=sweep.get("baseline_learning_rate"))
+        report["tune"] = swept.to_dict()
+        lr = swept.best_learning_rate
+    rung_train = dataclasses.replace(ladder.train, learning_rate=lr)
+    for name in rungs:
+        entry, hit = train(name, rung_train)
+        if hit is None:
+            report["trained_rungs"].append(name)
+        report["rungs"][name] = {**entry, "cache_hit": hit}
+    report["compiles"] = programs.compiles
+    report["timing"] = watch.to_dict()
     return report
 
 

@@ -4,8 +4,10 @@ A design trained at someone else's learning rate is judged by that rate as much 
 (the PyTorch prototype trained every evolved mixer at the baseline's rate). So each side of a comparison gets
 its own rate: a few trials at multiples of the profile's rate run on the smallest rung, with a fraction
 of the steps and of the evaluation slice; the rate with the lowest final eval loss is promoted to the
-real verification. Trials go through the evaluator's normal sandboxed path (or an engine), so they are
-cached like any evaluation: the same source at the same cheap config is answered from the fitness cache.
+real verification. By default the sweep runs inside the design's own sandboxed job, before its first rung
+(``evaluate_tuned``): the rate is a run-time argument of the compiled training chunk, so the whole sweep
+costs one process start-up and one compile per shape. Each trial is cached like any evaluation: the same
+source at the same cheap config is answered from the fitness cache.
 
 Trials have their own budget (``TuneBudget``), separate from the attempt budget.
 """
@@ -16,7 +18,7 @@ import math
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from openevolve_genesys.strict import build
 
@@ -43,6 +45,9 @@ class TuneSettings:
     # trains fewer steps than the plain grid only from about five rates up.
     halving: bool = False
     budget: int = 0  # most trials that train per run (cache hits are free); 0 = unlimited
+    # Sweep and first rung in one sandboxed job (one start-up, one compile per shape for every rate); false:
+    # every trial is its own job, as before (kept for the side-by-side benchmark).
+    same_job: bool = True
 
     def __post_init__(self) -> None:
         grid = tuple(self.grid) if isinstance(self.grid, (list, tuple)) else self.grid
@@ -183,58 +188,116 @@ def trial_train(profile: "LadderProfile", settings: TuneSettings, fraction: floa
             "eval_interval": steps, "eval_tokens": max(1, round(train.eval_tokens * settings.eval_tokens_fraction))}
 
 
-def tune_learning_rate(evaluator: Any, source: str, settings: TuneSettings, *, engine: _Evaluates | None = None,
-                       budget: TuneBudget | None = None, baseline_learning_rate: float | None = None) -> TuneResult:
-    """Sweep ``settings.grid`` x the profile's rate on the cheap target; the rate with the lowest final
-    eval loss among the trials that trained wins. ``evaluator`` is a ScalingLawEvaluator (its profile
-    defines the target); ``engine``, if given, runs the trials (so they share the run's slots or Ray);
-    ``baseline_learning_rate`` is passed on for the step-time check, which compares with the baseline."""
+TrialRunner = Callable[[float, Mapping[str, Any]], "TuneTrial"]  # (rate, TrainConfig changes) -> its trial
+
+
+def sweep(profile: "LadderProfile", settings: TuneSettings, run_trial: TrialRunner, *,
+          baseline_learning_rate: float | None = None) -> TuneResult:
+    """The sweep itself: ``settings.grid`` x the profile's rate on the cheap target, each trial trained by
+    ``run_trial``; the rate with the lowest final eval loss among the trials that trained wins. The same
+    choice runs in the parent (a sandboxed job per trial) and inside one sandboxed job (``job.py``)."""
     start = time.perf_counter()
-    base = evaluator.profile.train.learning_rate
-    rung = tune_rung(evaluator.profile, settings)
-    target = {"rung": rung, "train": trial_train(evaluator.profile, settings)}
+    base = profile.train.learning_rate
+    rung = tune_rung(profile, settings)
+    target = {"rung": rung, "train": trial_train(profile, settings)}
 
     def result(best: float, trials: list[TuneTrial], tuned: bool, note: str) -> TuneResult:
         return TuneResult(best, tuple(trials), time.perf_counter() - start, base, tuned, note, target)
 
-    # Without a tuned rate of its own, a design trains at the baseline's (tuned) rate: the comparison then
-    # at least treats both sides alike, instead of pitting the profile's rate against a tuned baseline.
-    fallback, fallen_back = ((base, "the profile's rate is used") if baseline_learning_rate is None else
-                             (baseline_learning_rate, "the baseline's rate is used"))
-    reserved = settings.max_trials()
-    if budget is not None and not budget.reserve(reserved):
-        return result(fallback, [], False, f"tune budget spent ({budget.trained} of {budget.limit} trials trained; "
-                                           f"a sweep may need {reserved}): {fallen_back}")
-    runner = engine if engine is not None else evaluator
+    fallback, fallen_back = _fallback(base, baseline_learning_rate)
     trials: list[TuneTrial] = []
     candidates = [base * m for m in settings.grid]
     best: TuneTrial | None = None
-    try:
-        for fraction, _ in settings.rounds():
-            train = trial_train(evaluator.profile, settings, fraction)
-            scored: list[TuneTrial] = []
-            for lr in candidates:
-                trial = _run_trial(runner, source, rung, lr, train, baseline_learning_rate)
-                trials.append(trial)
-                if trial.outcome == "ok":
-                    scored.append(trial)
-                elif trial.check not in RATE_DEPENDENT:
-                    return result(fallback, trials, False, f"stopped at the trial at {lr:.3g}: {trial.outcome} "
-                                  f"({trial.check}), which another rate would not fix; {fallen_back}")
-            if not scored:
-                break
-            scored.sort(key=lambda t: t.loss)
-            best = scored[0]  # a later, longer round overrides an earlier one: losses compare within a round
-            candidates = [t.learning_rate for t in scored[: math.ceil(len(candidates) / 2)]]
-    finally:
-        if budget is not None:
-            budget.settle(reserved, result(base, trials, False, ""))
+    for fraction, _ in settings.rounds():
+        train = trial_train(profile, settings, fraction)
+        scored: list[TuneTrial] = []
+        for lr in candidates:
+            trial = run_trial(lr, train)
+            trials.append(trial)
+            if trial.outcome == "ok":
+                scored.append(trial)
+            elif trial.check not in RATE_DEPENDENT:
+                return result(fallback, trials, False, f"stopped at the trial at {lr:.3g}: {trial.outcome} "
+                              f"({trial.check}), which another rate would not fix; {fallen_back}")
+        if not scored:
+            break
+        scored.sort(key=lambda t: t.loss)
+        best = scored[0]  # a later, longer round overrides an earlier one: losses compare within a round
+        candidates = [t.learning_rate for t in scored[: math.ceil(len(candidates) / 2)]]
     if best is None:
         kinds = sorted({t.check or t.outcome for t in trials})
         return result(fallback, trials, False, f"every trial failed ({', '.join(kinds)}); {fallen_back}")
     return result(best.learning_rate, trials, True,
                   f"{best.learning_rate:.3g} (x{best.learning_rate / base:.3g} the profile's rate): "
                   f"eval loss {best.loss:.4f} after {best.steps} steps at {rung}{_edge(best, settings, base)}")
+
+
+def _fallback(base: float, baseline_learning_rate: float | None) -> tuple[float, str]:
+    # Without a tuned rate of its own, a design trains at the baseline's (tuned) rate: the comparison then
+    # at least treats both sides alike, instead of pitting the profile's rate against a tuned baseline.
+    if baseline_learning_rate is None:
+        return base, "the profile's rate is used"
+    return baseline_learning_rate, "the baseline's rate is used"
+
+
+def refused(profile: "LadderProfile", settings: TuneSettings, budget: TuneBudget,
+            baseline_learning_rate: float | None) -> TuneResult | None:
+    """None after reserving the sweep's worst case in ``budget``; else the untuned result it falls back to."""
+    reserved = settings.max_trials()
+    if budget.reserve(reserved):
+        return None
+    base = profile.train.learning_rate
+    fallback, fallen_back = _fallback(base, baseline_learning_rate)
+    return TuneResult(fallback, (), 0.0, base, False, f"tune budget spent ({budget.trained} of {budget.limit} "
+                      f"trials trained; a sweep may need {reserved}): {fallen_back}",
+                      {"rung": tune_rung(profile, settings), "train": trial_train(profile, settings)})
+
+
+def tune_learning_rate(evaluator: Any, source: str, settings: TuneSettings, *, engine: _Evaluates | None = None,
+                       budget: TuneBudget | None = None, baseline_learning_rate: float | None = None) -> TuneResult:
+    """The sweep with every trial its own sandboxed job (``tune.same_job: false``). ``evaluator`` is a
+    ScalingLawEvaluator (its profile defines the target); ``engine``, if given, runs the trials (so they
+    share the run's slots or Ray); ``baseline_learning_rate`` is passed on for the step-time check."""
+    if budget is not None and (no := refused(evaluator.profile, settings, budget, baseline_learning_rate)):
+        return no
+    runner = engine if engine is not None else evaluator
+    trials: list[TuneTrial] = []
+
+    def run_trial(lr: float, train: Mapping[str, Any]) -> TuneTrial:
+        trials.append(_run_trial(runner, source, tune_rung(evaluator.profile, settings), lr, train,
+                                 baseline_learning_rate))
+        return trials[-1]
+
+    outcome: TuneResult | None = None
+    try:
+        outcome = sweep(evaluator.profile, settings, run_trial, baseline_learning_rate=baseline_learning_rate)
+        return outcome
+    finally:
+        if budget is not None:
+            budget.settle(settings.max_trials(), outcome or TuneResult(0.0, tuple(trials), 0.0))
+
+
+def evaluate_tuned(runner: _Evaluates, profile: "LadderProfile", source: str, rungs: Sequence[str],
+                   settings: TuneSettings, *, budget: TuneBudget | None = None,
+                   baseline_learning_rate: float | None = None, **options: Any) -> "Evaluation":
+    """Sweep and train ``rungs`` at the winning rate in one sandboxed job (``tune.same_job``): one start-up,
+    and one compile per rung shape serves every trial. The result's ``tune`` holds the sweep; when the
+    budget refuses it, the design trains at the fallback rate with an untuned ``tune``."""
+    no = refused(profile, settings, budget, baseline_learning_rate) if budget is not None else None
+    if no is not None:
+        evaluation = runner.evaluate(source, rungs, learning_rate=no.best_learning_rate,
+                                     baseline_learning_rate=baseline_learning_rate, **options)
+        evaluation.tune = no
+        return evaluation
+    evaluation = None
+    try:
+        evaluation = runner.evaluate(source, rungs, tune=settings, baseline_learning_rate=baseline_learning_rate,
+                                     **options)
+        return evaluation
+    finally:
+        if budget is not None:
+            swept = evaluation.tune if evaluation is not None and evaluation.tune is not None else None
+            budget.settle(settings.max_trials(), swept or TuneResult(0.0, (), 0.0))
 
 
 def _edge(best: TuneTrial, settings: TuneSettings, base: float) -> str:

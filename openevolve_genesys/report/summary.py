@@ -37,7 +37,7 @@ def render_summary(run: RunData, cache: CacheReport, plots: dict[str, Path], top
     out = [f"# Run report: `{run.path}`", ""]
     out += _overview(run)
     out += ["## Plots", ""] + [f"- [{PLOT_TITLES.get(name, name)}]({path.name})" for name, path in plots.items()]
-    out += [""] + _best_designs(run, top) + _budget(run) + _operators(run) + _cache(cache)
+    out += [""] + _best_designs(run, top) + _budget(run) + _time(run) + _operators(run) + _cache(cache)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -126,6 +126,19 @@ def _budget(run: RunData) -> list[str]:
     if tuning.get("trials"):
         out += ["", f"Learning-rate tuning: {tuning['trials']} trials for {tuning.get('designs', 0)} designs, "
                     f"{tuning.get('seconds', 0.0):.0f} s (own budget, not charged)."]
+    return out + [""]
+
+
+def _time(run: RunData) -> list[str]:
+    """Where the run's job seconds went (summary.json's ``time``; absent in runs older than time accounting)."""
+    time = run.summary.get("time") or {}
+    total = sum(time.values())
+    if not total:
+        return []
+    out = ["## Where the time went (summary.json)", "",
+           "Seconds summed over every job (jobs in parallel slots overlap; the LLM's are the design agents' "
+           "waits); training includes the tune trials'.", "", "| phase | seconds | share |", "| --- | --- | --- |"]
+    out += [f"| {phase} | {seconds:.1f} | {seconds / total:.0%} |" for phase, seconds in time.items()]
     return out + [""]
 
 

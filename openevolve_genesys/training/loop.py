@@ -51,7 +51,9 @@ class RungResult:
     curve: list[dict[str, float]] = field(default_factory=list)  # {"step", "train_loss", "eval_loss"}
     tokens_per_second: float = 0.0
     compile_seconds: float = 0.0
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # the chunks' and evaluations' wall time, compiles excluded
+    eval_seconds: float = 0.0  # of train_seconds, the evaluations'
+    compiles: int = 0  # programs this rung compiled (0 when a trainer of its shape compiled them before)
     diverged: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,22 +66,84 @@ def compute_dtype(train: TrainConfig) -> jnp.dtype:
     return jnp.dtype(train.compute_dtype)
 
 
-def learning_rate_schedule(train: TrainConfig) -> optax.Schedule:
-    warmup = optax.linear_schedule(0.0, train.learning_rate, max(train.warmup_steps, 1))
-    decay_steps = max(train.steps - train.warmup_steps, 1)
-    if train.schedule == "cosine":
-        after = optax.cosine_decay_schedule(train.learning_rate, decay_steps, alpha=train.min_lr_ratio)
+@dataclass(frozen=True)
+class Schedule:
+    """The learning-rate schedule's numbers, passed to the compiled chunk at run time: one compile serves
+    every rate and length of a sweep (a rate baked in as a constant would make each trial its own program)."""
+
+    learning_rate: float
+    warmup_steps: int
+    steps: int
+
+    @classmethod
+    def of(cls, train: TrainConfig) -> "Schedule":
+        return cls(train.learning_rate, train.warmup_steps, train.steps)
+
+    def arrays(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        return (jnp.asarray(self.learning_rate, jnp.float32), jnp.asarray(self.warmup_steps, jnp.int32),
+                jnp.asarray(self.steps, jnp.int32))
+
+
+def schedule_value(step: jax.Array, learning_rate: jax.Array, warmup_steps: jax.Array, steps: jax.Array, *,
+                   cosine: bool, min_lr_ratio: float) -> jax.Array:
+    """The rate at ``step``: linear warmup from 0, then constant or cosine decay to ``min_lr_ratio`` x the rate
+    (optax's linear_schedule joined with cosine_decay_schedule, written with traced bounds)."""
+    step = jnp.asarray(step, jnp.float32)
+    warmup = jnp.asarray(warmup_steps, jnp.float32)
+    rising = learning_rate * jnp.minimum(step, warmup) / jnp.maximum(warmup, 1.0)
+    if cosine:
+        decay_steps = jnp.maximum(jnp.asarray(steps, jnp.float32) - warmup, 1.0)
+        done = jnp.clip(step - warmup, 0.0, decay_steps) / decay_steps
+        after = learning_rate * ((1.0 - min_lr_ratio) * 0.5 * (1.0 + jnp.cos(jnp.pi * done)) + min_lr_ratio)
     else:
-        after = optax.constant_schedule(train.learning_rate)
-    return optax.join_schedules([warmup, after], [train.warmup_steps])
+        after = learning_rate * jnp.ones_like(step)
+    return jnp.where(step < warmup, rising, after)
+
+
+def learning_rate_schedule(train: TrainConfig) -> Callable[[Any], jax.Array]:
+    """``train``'s schedule as a function of the step."""
+    arrays = Schedule.of(train).arrays()
+    return lambda step: schedule_value(step, *arrays, cosine=train.schedule == "cosine",
+                                       min_lr_ratio=train.min_lr_ratio)
 
 
 def make_optimizer(train: TrainConfig) -> optax.GradientTransformation:
+    """AdamW at unit rate; the chunk multiplies its updates by the scheduled rate, a run-time argument.
+    (AdamW's update is -rate x (adam direction + weight_decay x params), so scaling after it is exact.)"""
     return optax.chain(
         optax.clip_by_global_norm(train.grad_clip),
-        optax.adamw(learning_rate_schedule(train), b1=train.beta1, b2=train.beta2, eps=1e-8,
-                    weight_decay=train.weight_decay),
+        optax.adamw(1.0, b1=train.beta1, b2=train.beta2, eps=1e-8, weight_decay=train.weight_decay),
     )
+
+
+# The TrainConfig fields a compiled chunk does not depend on: they are run-time arguments or host-side.
+_RUNTIME_FIELDS = frozenset({"learning_rate", "warmup_steps", "steps", "eval_interval", "eval_tokens", "seed"})
+
+
+def program_key(train: TrainConfig) -> tuple[Any, ...]:
+    """What a compiled chunk is specialised to, besides the model and the chunk length."""
+    return tuple((f.name, getattr(train, f.name)) for f in dataclasses.fields(train) if f.name not in _RUNTIME_FIELDS)
+
+
+class Programs:
+    """Compiled chunk and evaluation programs shared by every trainer of one shape in a process: a sweep's
+    trials and the rung trained after it compile once. ``compiles`` counts the XLA compiles requested."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[tuple[Any, ...], Any] = {}
+        self.compiles = 0
+        self.seconds = 0.0
+
+    def get(self, key: tuple[Any, ...], lower: Callable[[], Any]) -> tuple[Any, float]:
+        """The program under ``key``, compiled from ``lower()`` on first use; also the seconds that took."""
+        if key in self._compiled:
+            return self._compiled[key], 0.0
+        start = time.perf_counter()
+        self._compiled[key] = lower().compile()
+        seconds = time.perf_counter() - start
+        self.compiles += 1
+        self.seconds += seconds
+        return self._compiled[key], seconds
 
 
 def lm_loss(model: LanguageModel, tokens: jax.Array, *, train: TrainConfig, key: jax.Array | None) -> jax.Array:
@@ -90,39 +154,48 @@ def lm_loss(model: LanguageModel, tokens: jax.Array, *, train: TrainConfig, key:
 
 
 class RungTrainer:
-    """Owns the split model state and the compiled chunk functions of one rung."""
+    """Owns the split model state of one rung; its compiled chunk programs come from ``programs``, keyed by
+    everything they are specialised to, so a trainer of the same shape (another rate, seed or length) reuses
+    them. ``shape`` names the model's shape and mixer for that key (default: this trainer only)."""
 
-    def __init__(self, model: LanguageModel, train: TrainConfig):
+    def __init__(self, model: LanguageModel, train: TrainConfig, programs: Programs | None = None,
+                 shape: tuple[Any, ...] | None = None):
         self.train = train
         self.graphdef, self.params, self.rest = nnx.split(model, nnx.Param, ...)
         self.optimizer = make_optimizer(train)
         self.opt_state = self.optimizer.init(self.params)
         self.dtype = compute_dtype(train)
-        self.base_key = jax.random.key(train.seed)
-        self._compiled: dict[int, Any] = {}
+        self.key = jax.random.key(train.seed)
+        self.schedule = Schedule.of(train).arrays()
+        self.programs = programs if programs is not None else Programs()
+        self.shape = (shape if shape is not None else ("trainer", id(self))) + program_key(train)
         self.compile_seconds = 0.0
-        self._eval = jax.jit(self._eval_loss)
 
     def _merged(self, params: Any, rest: Any) -> LanguageModel:
         # Master weights stay float32; the forward pass runs in the compute dtype.
         params = jax.tree.map(lambda p: p.astype(self.dtype), params)
         return nnx.merge(self.graphdef, params, rest)
 
-    def _step(self, rest: Any, carry: tuple[Any, Any], xs: tuple[jax.Array, jax.Array]):
+    def _step(self, rest: Any, key: jax.Array, schedule: tuple[jax.Array, ...], carry: tuple[Any, Any],
+              xs: tuple[jax.Array, jax.Array]):
         params, opt_state = carry
         tokens, step = xs
-        key = jax.random.fold_in(self.base_key, step)
 
         def loss_fn(p):
-            return lm_loss(self._merged(p, rest), tokens, train=self.train, key=key)
+            return lm_loss(self._merged(p, rest), tokens, train=self.train, key=jax.random.fold_in(key, step))
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        rate = schedule_value(step, *schedule, cosine=self.train.schedule == "cosine",
+                              min_lr_ratio=self.train.min_lr_ratio)
+        updates = jax.tree.map(lambda u: (rate * u).astype(u.dtype), updates)
         return (optax.apply_updates(params, updates), opt_state), loss
 
-    def _chunk(self, params: Any, opt_state: Any, rest: Any, tokens: jax.Array, first_step: jax.Array):
+    def _chunk(self, params: Any, opt_state: Any, rest: Any, tokens: jax.Array, first_step: jax.Array,
+               key: jax.Array, schedule: tuple[jax.Array, ...]):
         steps = first_step + jnp.arange(tokens.shape[0])
-        (params, opt_state), losses = jax.lax.scan(partial(self._step, rest), (params, opt_state), (tokens, steps))
+        (params, opt_state), losses = jax.lax.scan(partial(self._step, rest, key, schedule), (params, opt_state),
+                                                   (tokens, steps))
         return params, opt_state, losses
 
     def _eval_loss(self, params: Any, rest: Any, batches: jax.Array) -> jax.Array:
@@ -131,19 +204,22 @@ class RungTrainer:
 
     def run_chunk(self, tokens: np.ndarray, first_step: int) -> jax.Array:
         """Dispatch K = len(tokens) steps; returns the per-step losses without waiting for them."""
-        k = tokens.shape[0]
         tokens = jnp.asarray(tokens)
         first = jnp.asarray(first_step, jnp.int32)
-        if k not in self._compiled:
-            start = time.perf_counter()
-            jitted = jax.jit(self._chunk, donate_argnums=(0, 1))
-            self._compiled[k] = jitted.lower(self.params, self.opt_state, self.rest, tokens, first).compile()
-            self.compile_seconds += time.perf_counter() - start
-        self.params, self.opt_state, losses = self._compiled[k](self.params, self.opt_state, self.rest, tokens, first)
+        args = (self.params, self.opt_state, self.rest, tokens, first, self.key, self.schedule)
+        program, seconds = self.programs.get(
+            self.shape + ("chunk", tokens.shape),
+            lambda: jax.jit(self._chunk, donate_argnums=(0, 1)).lower(*args))
+        self.compile_seconds += seconds
+        self.params, self.opt_state, losses = program(*args)
         return losses
 
     def eval_loss(self, batches: np.ndarray) -> float:
-        return float(self._eval(self.params, self.rest, jnp.asarray(batches)))
+        batches = jnp.asarray(batches)
+        program, seconds = self.programs.get(self.shape + ("eval", batches.shape),
+                                             lambda: jax.jit(self._eval_loss).lower(self.params, self.rest, batches))
+        self.compile_seconds += seconds
+        return float(program(self.params, self.rest, batches))
 
     def model(self) -> LanguageModel:
         return nnx.merge(self.graphdef, self.params, self.rest)
@@ -168,12 +244,17 @@ def train_rung(
     vocab_size: int,
     mixer: MixerFactory = CausalSelfAttention,
     callback: Callable[[ChunkProgress], None] | None = None,
+    programs: Programs | None = None,
 ) -> RungResult:
-    """Train one rung on ``data`` (a TokenData) and return its learning curve and losses."""
+    """Train one rung on ``data`` (a TokenData) and return its learning curve and losses. ``programs`` shares
+    compiled chunks between calls: the same rung and mixer at another rate, seed or length compiles nothing."""
     model = build_model(vocab_size, rung.d_model, rung.n_layers, rung.n_heads,
                         dropout=train.dropout, mixer=mixer, seed=train.seed)
     n_params, total_params = count_parameters(model)
-    trainer = RungTrainer(model, train)
+    programs = programs if programs is not None else Programs()
+    compiles_before = programs.compiles
+    trainer = RungTrainer(model, train, programs, shape=(vocab_size, rung.d_model, rung.n_layers, rung.n_heads,
+                                                          mixer))
     del model
     # The same data order for every rung and every design: comparisons are paired, which lowers the
     # noise of loss differences without more seeds.
@@ -183,7 +264,7 @@ def train_rung(
     curve: list[dict[str, float]] = []
     best = math.inf
     diverged = False
-    train_seconds = 0.0
+    train_seconds = eval_seconds = 0.0
     steps_done = 0
     plan = chunk_plan(train)
     batch = data.sample_batches(rng, plan[0][1], train.batch_size, train.seq_len)
@@ -197,7 +278,9 @@ def train_rung(
         steps_done = first_step + n_steps
         eval_loss = None
         if steps_done % train.eval_interval == 0 or steps_done == train.steps or not math.isfinite(train_loss):
+            eval_start, eval_compile = time.perf_counter(), trainer.compile_seconds
             eval_loss = trainer.eval_loss(eval_batches)
+            eval_seconds += time.perf_counter() - eval_start - (trainer.compile_seconds - eval_compile)
             best = min(best, eval_loss) if math.isfinite(eval_loss) else best
             curve.append({"step": steps_done, "train_loss": train_loss, "eval_loss": eval_loss})
         train_seconds += time.perf_counter() - start - (trainer.compile_seconds - compile_before)
@@ -213,5 +296,6 @@ def train_rung(
         n_params=n_params, total_params=total_params, steps=steps_done,
         final_eval_loss=curve[-1]["eval_loss"], best_eval_loss=best, curve=curve,
         tokens_per_second=tokens / train_seconds if train_seconds > 0 else 0.0,
-        compile_seconds=trainer.compile_seconds, train_seconds=train_seconds, diverged=diverged,
+        compile_seconds=trainer.compile_seconds, train_seconds=train_seconds, eval_seconds=eval_seconds,
+        compiles=programs.compiles - compiles_before, diverged=diverged,
     )

@@ -7,18 +7,44 @@ from pathlib import Path
 
 import jax
 
+CACHE_LIMIT_ENV = "GENESYS_COMPILED_CACHE_MB"
+DEFAULT_CACHE_MB = 2048
+
 
 def cache_root() -> Path:
     """$GENESYS_CACHE_DIR, else ~/.cache/openevolve-genesys: tokenizers, token streams, compiled programs."""
     return Path(os.environ.get("GENESYS_CACHE_DIR") or Path.home() / ".cache" / "openevolve-genesys")
 
 
-def enable_compilation_cache(directory: str | os.PathLike | None = None) -> Path:
-    """Persist XLA executables across processes: every sandboxed evaluation is a fresh process, and
-    the baseline's rungs compile to the same programs every time."""
-    path = Path(directory) if directory is not None else cache_root() / "xla"
+def compiled_cache_bytes() -> int:
+    """The compiled-program cache's size bound: $GENESYS_COMPILED_CACHE_MB megabytes (default 2048; 0 turns
+    the cache off, -1 lifts the bound)."""
+    raw = os.environ.get(CACHE_LIMIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CACHE_MB << 20
+    try:
+        megabytes = int(raw)
+    except ValueError:
+        raise ValueError(f"{CACHE_LIMIT_ENV}={raw!r} is not a whole number of megabytes; set it to e.g. 2048, "
+                         "0 (no cache) or -1 (unbounded)") from None
+    if megabytes < -1:
+        raise ValueError(f"{CACHE_LIMIT_ENV}={megabytes} must be >= -1 (-1: unbounded, 0: no cache)")
+    return megabytes if megabytes == -1 else megabytes << 20
+
+
+def enable_compilation_cache(directory: str | os.PathLike | None = None) -> Path | None:
+    """Persist XLA executables across processes under ``<cache>/compiled``, least recently used evicted past
+    the bound: every sandboxed evaluation is a fresh process, and the baseline's rungs, validation, resumed
+    runs and a design's later rungs of a known shape compile to programs compiled before. Sandboxed children
+    share it (the cache root is one of their writable paths). None when the bound is 0 (no cache)."""
+    limit = compiled_cache_bytes()
+    if limit == 0:
+        return None
+    path = Path(directory) if directory is not None else cache_root() / "compiled"
     path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_compilation_cache_max_size", limit)
+    # Most smoke-rung programs compile in a fraction of a second, but a start-up pays for dozens of them.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path

@@ -49,6 +49,18 @@ def test_an_offline_run_designs_verifies_and_keeps_the_best(tmp_path, framework)
     assert json.loads((output / "best_program_info.json").read_text())["id"] == best.id
     if tune:
         _assert_tuned(config, output)
+    _assert_timed(log, output)
+
+
+def _assert_timed(log, output):
+    """Every evaluated job says where its seconds went; summary.json sums them."""
+    timed = [e for e in log if e["type"] in ("baseline", "verify") or (e["type"] == "design" and e["code"])]
+    assert timed and all(e["train_seconds"] == e["timing"]["train"] for e in timed)
+    assert all(e["timing"]["train"] > 0 for e in timed if e.get("outcome", "ok") == "ok" and
+               any(r.get("cache_hit") is None for r in e["rungs"].values()))
+    total = json.loads((output / "summary.json").read_text())["time"]
+    assert total["train"] == pytest.approx(sum(e["timing"]["train"] for e in log if e.get("timing")), abs=0.01)
+    assert total["llm"] > 0 and total["startup"] > 0
 
 
 def _start(config, output, *flags):

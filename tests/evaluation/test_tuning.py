@@ -13,7 +13,7 @@ from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvalua
 from openevolve_genesys.evaluation.sandbox import SandboxLimits
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.evaluation.tuning import (
-    TuneBudget, TuneResult, TuneSettings, trial_train, tune_learning_rate, tune_rung,
+    TuneBudget, TuneResult, TuneSettings, evaluate_tuned, trial_train, tune_learning_rate, tune_rung,
 )
 from openevolve_genesys.strict import ConfigError
 from openevolve_genesys.training.profiles import get_profile
@@ -184,3 +184,26 @@ def test_a_design_rate_is_cached_apart_and_compared_with_the_baseline_at_its_own
     assert calls[-1]["baseline_tokens_per_second"] == {n: r["tokens_per_second"] for n, r in baseline.rungs.items()}
     assert calls[-1]["profile_overrides"]["train"]["learning_rate"] == RATE
     assert calls[-1]["env"]["GENESYS_SLOT"] == "7"  # an engine slot's pinning reaches the child
+
+
+def test_a_sweep_in_the_design_job_costs_one_start_up_and_one_compile_per_shape(evaluator, monkeypatch):
+    design = TEMPLATE.replace("math.sqrt(", "1.5 * math.sqrt(", 1)  # trained nowhere else in this module
+    budget = TuneBudget()
+    calls = sandbox_calls(monkeypatch)
+    together = evaluate_tuned(evaluator, evaluator.profile, design, ["r0"], CHEAP, budget=budget)
+    assert together.outcome == "ok", together.artifacts["message"]
+    assert len(calls) == 1 + (evaluator.known_baseline() is None)  # the sweep and the rung: one job
+    tune = together.tune
+    assert tune.tuned and tune.best_learning_rate == RATE and len(tune.trials) == 2 and budget.trained == 2
+    assert together.metrics["learning_rate"] == RATE and together.rungs["r0"]["cache_hit"] is None
+    # Trials of 20 steps and the rung of 40 share one 20-step chunk program; the two evaluation slices differ.
+    assert together.artifacts["compiles"] == 3
+    timing = together.timing
+    assert timing["train"] > 0 and timing["compile"] > 0 and timing["startup"] > 0
+    assert sum(timing.values()) == pytest.approx(together.artifacts["seconds"], rel=0.03)
+
+    # One trial per job files its results under the same keys: its trained trials are answered by the cache.
+    apart = tune_learning_rate(evaluator, design, CHEAP)
+    assert apart.best_learning_rate == tune.best_learning_rate
+    for a, b in zip(apart.trials, tune.trials):
+        assert a.outcome == b.outcome and (a.outcome != "ok" or (a.cache_hit and a.loss == b.loss))

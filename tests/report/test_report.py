@@ -69,7 +69,8 @@ def make_run(folder: Path, *, best_info: bool = True) -> Path:
              "requeued": 1, "quarantined": 0, "stall_rate": 0.25, "wasted_seconds": 30.0, "seconds": 42.0}
     (folder / "summary.json").write_text(json.dumps(
         {"charged_attempts": 3, "requeue_limit": 2, "accounting": "genesys", "models": {"m": model},
-         "verification": {"submissions": 1, "outcomes": {"ok": 1}, "charged": 1, "seconds": 0.5}}))
+         "verification": {"submissions": 1, "outcomes": {"ok": 1}, "charged": 1, "seconds": 0.5},
+         "time": {"startup": 20.0, "compile": 10.0, "train": 60.0, "llm": 10.0}}))
     (folder / "state.json").write_text(json.dumps({"attempts": 3, "max_attempts": 5}))
     if best_info:
         (folder / "best_program_info.json").write_text(json.dumps(records[1].to_dict()))
@@ -97,6 +98,7 @@ def test_summary_names_the_best_design_and_the_counts(tmp_path):
     assert "import jax" not in text.split("## Budget")[0].split("```diff")[1]  # only the block is diffed
     assert "| FeatureMap:relu | 1 | 1 | +0.0200 | 1 |" in text  # gain over its seed: 0.05 - 0.03
     assert "Answered by the code hash: 1 (17%); by the functional hash: 0 (0%); trained: 5" in text
+    assert "| train | 60.0 | 60% |" in text and "| startup | 20.0 | 20% |" in text  # where the time went
     for png in ("scaling_curves.png", "best_utility.png", "quadrants.png", "lineage.png"):
         assert f"({png})" in text
 

@@ -59,3 +59,64 @@ def test_divergence_stops_training_and_is_reported():
     result = train_rung(Rung("t", 16, 1, 2), CountingData(32), dataclasses.replace(TINY, learning_rate=1e30, grad_clip=1e30),
                         vocab_size=32)
     assert result.diverged and result.steps < TINY.steps
+
+
+def _baked_losses(train, tokens):
+    """The reference: optax's own schedule, with the rate baked into the optimizer as a constant."""
+    import jax
+    import optax
+    from flax import nnx
+
+    from openevolve_genesys.training.loop import lm_loss
+    from openevolve_genesys.training.model import build_model
+
+    warmup = optax.linear_schedule(0.0, train.learning_rate, max(train.warmup_steps, 1))
+    decay = optax.cosine_decay_schedule(train.learning_rate, max(train.steps - train.warmup_steps, 1),
+                                        alpha=train.min_lr_ratio)
+    optimizer = optax.chain(optax.clip_by_global_norm(train.grad_clip),
+                            optax.adamw(optax.join_schedules([warmup, decay], [train.warmup_steps]),
+                                        b1=train.beta1, b2=train.beta2, eps=1e-8, weight_decay=train.weight_decay))
+    graphdef, params, rest = nnx.split(build_model(32, 16, 1, 2, dropout=0.0, seed=train.seed), nnx.Param, ...)
+    state = optimizer.init(params)
+
+    @jax.jit
+    def step(params, state, batch):
+        loss, grads = jax.value_and_grad(lambda p: lm_loss(nnx.merge(graphdef, p, rest), batch, train=train,
+                                                           key=None))(params)
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, loss
+
+    losses = []
+    for batch in tokens:
+        params, state, loss = step(params, state, batch)
+        losses.append(float(loss))
+    return np.array(losses)
+
+
+def test_a_rate_passed_at_run_time_trains_like_the_rate_baked_in():
+    from openevolve_genesys.training.loop import RungTrainer
+    from openevolve_genesys.training.model import build_model
+
+    train = dataclasses.replace(TINY, schedule="cosine", steps=24, warmup_steps=6, chunk_steps=24)
+    tokens = CountingData(32).sample_batches(np.random.default_rng(0), 24, 8, 16)
+    for lr in (3e-3, 2e-2):
+        config = dataclasses.replace(train, learning_rate=lr)
+        trainer = RungTrainer(build_model(32, 16, 1, 2, dropout=0.0, seed=config.seed), config)
+        ours = np.asarray(trainer.run_chunk(tokens, 0))
+        np.testing.assert_allclose(ours, _baked_losses(config, tokens), rtol=1e-5)
+
+
+def test_one_compile_serves_a_whole_sweep_of_rates_and_lengths():
+    from openevolve_genesys.training.loop import Programs
+
+    programs = Programs()
+    rung, data = Rung("t", 16, 1, 2), CountingData(32)
+    first = train_rung(rung, data, TINY, vocab_size=32, programs=programs)
+    assert first.compiles == 3  # chunks of 16 and of 2 steps (eval every 50), and the evaluation
+    compiled = programs.compiles
+    results = [train_rung(rung, data, dataclasses.replace(TINY, learning_rate=lr, warmup_steps=w), vocab_size=32,
+                          programs=programs) for lr, w in ((3e-3, 5), (3e-2, 20), (1e-1, 0))]
+    assert programs.compiles == compiled and all(r.compiles == 0 for r in results)
+    assert len({r.final_eval_loss for r in results}) == 3  # the rates did reach the program
+    alone = train_rung(rung, data, dataclasses.replace(TINY, learning_rate=3e-2, warmup_steps=20), vocab_size=32)
+    assert alone.curve == results[1].curve  # shared programs change nothing
