@@ -12,6 +12,8 @@ from openevolve_genesys.scaling.fit import (
     fit_summary,
     forecast_loss,
 )
+from openevolve_genesys.scaling.settings import ValueSettings
+from openevolve_genesys.scaling.value import Valuation, value_design
 
 __all__ = [
     "HUBER_DELTA",
@@ -20,8 +22,11 @@ __all__ = [
     "Forecast",
     "LogLinearFit",
     "PowerLawFit",
+    "Valuation",
+    "ValueSettings",
     "fit_log_linear",
     "fit_power_law",
     "fit_summary",
     "forecast_loss",
+    "value_design",
 ]
