@@ -9,6 +9,7 @@ law is the posterior mode with a Laplace covariance. The forecast's sd is that c
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,11 @@ def _curve(theta: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def fit_baseline_law(baseline: list[Rung], n_target: float, settings: ValueSettings) -> LawForecast:
+    return _fit(tuple(baseline), n_target, settings)
+
+
+@lru_cache(maxsize=256)  # one baseline values every design of a run: fit it once
+def _fit(baseline: tuple[Rung, ...], n_target: float, settings: ValueSettings) -> LawForecast:
     log_top = math.log(baseline[-1].n_params)
     x = np.array([math.log(r.n_params) - log_top for r in baseline for _ in r.losses])
     y = np.log([v for r in baseline for v in r.losses])

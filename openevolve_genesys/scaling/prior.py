@@ -1,9 +1,11 @@
 """The prior on how a design's gap changes with scale, learned from the run's designs (empirical Bayes).
 
 Each population design seen at two or more sizes gives a least-squares slope ``b_k`` (nats per e-fold of N)
-with sampling variance ``v_k``. The prior mean shrinks their mean toward 0 with ``weight`` pseudo-designs; the
+with sampling variance ``v_k``. The prior mean shrinks their mean toward 0 (by its standard error, and by
+``weight`` pseudo-designs); the
 prior variance is the spread of slopes beyond what sampling noise explains, pooled with the hyperprior's
-``sd^2`` at the same weight, plus the uncertainty of the mean itself. With no population it is the hyperprior.
+``sd^2`` at the same weight, plus the uncertainty of the mean itself (including the baseline's noise, which
+every population slope shares). With no population it is the hyperprior.
 """
 
 from __future__ import annotations
@@ -36,8 +38,14 @@ def slope_prior(population: list[Pairs], noise_sd: float, hyper_sd: float, weigh
     if k == 0:
         return SlopePrior(0.0, max(hyper_sd, floor), 0)
     b, v = np.array(slopes), np.array(variances)
-    mean = float(b.sum() / (k + weight))
-    excess = max(0.0, float(((b - mean) ** 2).sum() - v.sum()))
+    raw = float(b.mean())
+    excess = max(0.0, float(((b - raw) ** 2).sum() - v.sum()))
+    # A mean slope within its own standard error of zero is shrunk to zero (positive-part James-Stein): a noisy
+    # mean of heterogeneous slopes, extrapolated, costs flat designs more than it gives the rest.
+    se2 = (excess / max(k - 1, 1) + float(v.mean())) / k
+    mean = raw * max(0.0, 1.0 - se2 / raw**2) * k / (k + weight) if raw != 0 else 0.0
     spread = (weight * hyper_sd**2 + excess) / (weight + k)
-    mean_var = (spread + float(v.mean())) / (weight + k)
+    # The population's pairs share one baseline draw: its half of each slope's sampling variance (design and
+    # baseline runs are about equally noisy) is common to every design, so it does not average out over k.
+    mean_var = (spread + float(v.mean()) / 2) / (weight + k) + float(v.mean()) / 2
     return SlopePrior(mean, float(np.sqrt(max(spread, floor**2) + mean_var)), k)

@@ -22,8 +22,8 @@ class ValueSettings:
     # Prior on the slope b of the gap per e-fold of N: its mean and sd are learned from the population's
     # slopes (empirical Bayes); this hyperprior counts as `slope_prior_weight` designs at mean 0, sd below.
     # Real design slopes spread about 0.0025 nats per e-fold.
-    slope_prior_sd: float = 0.005
-    slope_prior_weight: float = 2.0
+    slope_prior_sd: float = 0.0025
+    slope_prior_weight: float = 1.0
     slope_sd_floor: float = 0.0005  # a population of identical slopes cannot make the slope known exactly
     target_efolds: float = 1.0  # default target: this many e-folds above the baseline's largest rung
     interval: Interval = "gap"  # "gap": the true gap at the target; "measurement": one measured pair there

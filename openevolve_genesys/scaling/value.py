@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.stats import t as student_t
+from scipy.special import ndtr
 
 from openevolve_genesys.scaling.baseline_law import fit_baseline_law
 from openevolve_genesys.scaling.ladder import Ladder, Pairs, pair, parse_ladder, residual_ss, seed_spread
@@ -68,16 +68,67 @@ def _forecast_words(settings: ValueSettings, n_target: float) -> str:
     return f"loss gap to the baseline at N={n_target:.3g} ({what}); {data}"
 
 
-def _posterior(pairs: Pairs, x_target: float, noise_sd: float, prior: SlopePrior) -> tuple[np.ndarray, np.ndarray,
-                                                                                          float, float]:
-    """Posterior mean and covariance of (a, b), and the mean and variance of a + b x_target (flat prior on a)."""
+_LEVEL_PRIOR_SD = 1.0  # nats: a proper but uninformative prior on the gap at the top rung
+_SIGMA_GRID = np.exp(np.linspace(-2.5, 3.5, 41))  # multiples of the noise prior's scale
+
+
+def _noise_posterior(pairs: Pairs, prior: SlopePrior, noise: NoiseEstimate) -> tuple[np.ndarray, np.ndarray]:
+    """Grid posterior over the pair-noise sd: the scaled-inverse-chi2 prior times the marginal likelihood of the
+    design's pairs. A design whose pairs misfit its line (or whose slope is implausible under the prior at the
+    prior's noise) moves weight to larger noise, which widens its interval instead of trusting the slope."""
+    sigmas = noise.sd * _SIGMA_GRID
     x = pairs.log_n - pairs.top_log_n
     design = np.stack([np.ones_like(x), x], axis=1)
-    precision = design.T @ design / noise_sd**2 + np.diag([0.0, 1.0 / prior.sd**2])
+    shared = design @ np.diag([_LEVEL_PRIOR_SD**2, prior.sd**2]) @ design.T
+    resid = pairs.gap - design @ np.array([0.0, prior.mean])
+    cov = shared[None] + sigmas[:, None, None] ** 2 * np.eye(x.size)[None]
+    logdet = np.linalg.slogdet(cov)[1]
+    quad = np.einsum("i,kij,j->k", resid, np.linalg.inv(cov), resid)
+    log_post = -0.5 * (logdet + quad) - noise.dof * np.log(sigmas) - noise.dof * noise.sd**2 / (2 * sigmas**2)
+    weights = np.exp(log_post - log_post.max())
+    return sigmas, weights / weights.sum()
+
+
+def _posterior(pairs: Pairs, x_target: float, sigmas: np.ndarray, prior: SlopePrior) -> tuple[np.ndarray,
+                                                                                           np.ndarray, np.ndarray]:
+    """At each noise sd: posterior mean of (a, b) [k, 2] and the mean and variance of a + b x_target [k]."""
+    x = pairs.log_n - pairs.top_log_n
+    design = np.stack([np.ones_like(x), x], axis=1)
+    gram, moment = design.T @ design, design.T @ pairs.gap
+    inv_var = 1.0 / sigmas**2
+    precision = gram[None] * inv_var[:, None, None] + np.diag([1.0 / _LEVEL_PRIOR_SD**2, 1.0 / prior.sd**2])[None]
     cov = np.linalg.inv(precision)
-    coef = cov @ (design.T @ pairs.gap / noise_sd**2 + np.array([0.0, prior.mean / prior.sd**2]))
+    rhs = moment[None] * inv_var[:, None] + np.array([0.0, prior.mean / prior.sd**2])[None]
+    coef = np.einsum("kij,kj->ki", cov, rhs)
     at = np.array([1.0, x_target])
-    return coef, cov, float(at @ coef), float(at @ cov @ at)
+    return coef, coef @ at, np.einsum("i,kij,j->k", at, cov, at)
+
+
+@dataclass(frozen=True)
+class _Mixture:
+    """The gap at the target: a mixture of normals over the noise grid."""
+
+    means: np.ndarray
+    sds: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(self.weights @ self.means)
+
+    @property
+    def var(self) -> float:
+        return float(self.weights @ (self.sds**2 + self.means**2)) - self.mean**2
+
+    def cdf(self, value: np.ndarray) -> np.ndarray:
+        return ndtr((np.asarray(value)[..., None] - self.means) / self.sds) @ self.weights
+
+    def quantile(self, q: float) -> float:
+        lo, hi = self.mean - 50 * math.sqrt(self.var), self.mean + 50 * math.sqrt(self.var)
+        for _ in range(60):  # 100 sd / 2^60: far below any reported digit
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if self.cdf(mid) < q else (lo, mid)
+        return 0.5 * (lo + hi)
 
 
 def value_design(design: Ladder, baseline: Ladder, *, level: float = 0.8, population: Sequence[Ladder] | None = None,
@@ -105,30 +156,31 @@ def value_design(design: Ladder, baseline: Ladder, *, level: float = 0.8, popula
     pooled, noise_prior = pooled_noise(others, s.pair_noise_sd, s.pair_noise_dof, seed_spread(base),
                                        s.pooled_dof_cap)
     prior = slope_prior(others, pooled.sd, s.slope_prior_sd, s.slope_prior_weight, s.slope_sd_floor)
-    own = noise_prior.update(*residual_ss(pairs))
     x_target = math.log(n_target) - pairs.top_log_n
-    coef, _, mean, var = _posterior(pairs, x_target, own.sd, prior)
-    if s.interval == "measurement":
-        var += own.sd**2
-    sd = math.sqrt(var)
-    dist = student_t(df=own.dof, loc=mean, scale=sd)
-    low, high = (float(v) for v in dist.ppf([(1 - level) / 2, (1 + level) / 2]))
+    sigmas, weights = _noise_posterior(pairs, prior, noise_prior)
+    coef, means, variances = _posterior(pairs, x_target, sigmas, prior)
+    variances = variances + (sigmas**2 if s.interval == "measurement" else 0.0)
+    gap = _Mixture(means, np.sqrt(variances), weights)
+    mean, var = gap.mean, gap.var
+    slope = float(weights @ coef[:, 1])
+    noise_sd = float(weights @ sigmas)
+    low, high = gap.quantile((1 - level) / 2), gap.quantile((1 + level) / 2)
     # Reference: one pair at the smallest baseline rung, with the population's noise and slope prior.
     x_ref = math.log(n_target) - math.log(base[0].n_params)
     reference = noise_prior.sd**2 + (x_ref * prior.sd) ** 2
-    confidence = min(1.0, max(0.0, 1.0 - (var - (own.sd**2 if s.interval == "measurement" else 0.0)) / reference))
+    true_var = var - (float(weights @ sigmas**2) if s.interval == "measurement" else 0.0)
+    confidence = min(1.0, max(0.0, 1.0 - true_var / reference))
     top = pairs.log_n == pairs.top_log_n
     law_fields: dict[str, float | None] = dict(baseline_loss=None, baseline_loss_sd=None, loss=None, loss_low=None,
                                                loss_high=None)
     if len(base) >= 2:
         law = fit_baseline_law(base, n_target, s)
-        loss = law.loss - mean
-        loss_sd = math.sqrt(law.sd**2 + var)
-        z = student_t(df=own.dof).ppf((1 + level) / 2)
-        law_fields = dict(baseline_loss=law.loss, baseline_loss_sd=law.sd, loss=loss, loss_low=loss - z * loss_sd,
-                          loss_high=loss + z * loss_sd)
+        widened = _Mixture(gap.means, np.sqrt(gap.sds**2 + law.sd**2), weights)  # law and gap independent
+        law_fields = dict(baseline_loss=law.loss, baseline_loss_sd=law.sd, loss=law.loss - mean,
+                          loss_low=law.loss - widened.quantile((1 + level) / 2),
+                          loss_high=law.loss - widened.quantile((1 - level) / 2))
     return Valuation(
-        utility=mean, low=low, high=high, level=level, p_better=float(dist.sf(0.0)), confidence=confidence,
-        n_target=n_target, extrapolation=x_target, measured_gap=float(pairs.gap[top].mean()), noise_sd=own.sd,
-        noise_dof=own.dof, slope=float(coef[1]), slope_prior_mean=prior.mean, slope_prior_sd=prior.sd,
+        utility=mean, low=low, high=high, level=level, p_better=float(1.0 - gap.cdf(0.0)), confidence=confidence,
+        n_target=n_target, extrapolation=x_target, measured_gap=float(pairs.gap[top].mean()), noise_sd=noise_sd,
+        noise_dof=noise_prior.dof + residual_ss(pairs)[1], slope=slope, slope_prior_mean=prior.mean, slope_prior_sd=prior.sd,
         n_pairs=int(pairs.gap.size), rungs=pairs.rungs, forecasts=_forecast_words(s, n_target), **law_fields)
