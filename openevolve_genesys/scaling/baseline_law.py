@@ -68,6 +68,7 @@ def _fit(baseline: tuple[Rung, ...], n_target: float, settings: ValueSettings) -
                       - _curve(theta - eps * np.eye(3)[i], np.array([xt]))[0]) / (2 * eps) for i in range(3)])
     log_loss = float(_curve(theta, np.array([xt]))[0])
     loss = math.exp(log_loss)
-    sd = loss * math.sqrt(max(float(grad @ cov @ grad), 0.0))
+    form = settings.law_extrapolation_sd * max(xt, 0.0)  # the law's own error grows with the distance
+    sd = loss * math.sqrt(max(float(grad @ cov @ grad), 0.0) + form**2)
     alpha = math.exp(theta[2])
     return LawForecast(math.exp(theta[0]), math.exp(theta[1]) * math.exp(alpha * log_top), alpha, loss, sd, sigma)

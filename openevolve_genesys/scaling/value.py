@@ -182,5 +182,6 @@ def value_design(design: Ladder, baseline: Ladder, *, level: float = 0.8, popula
     return Valuation(
         utility=mean, low=low, high=high, level=level, p_better=float(1.0 - gap.cdf(0.0)), confidence=confidence,
         n_target=n_target, extrapolation=x_target, measured_gap=float(pairs.gap[top].mean()), noise_sd=noise_sd,
-        noise_dof=noise_prior.dof + residual_ss(pairs)[1], slope=slope, slope_prior_mean=prior.mean, slope_prior_sd=prior.sd,
+        noise_dof=noise_prior.dof + residual_ss(pairs)[1], slope=slope, slope_prior_mean=prior.mean,
+        slope_prior_sd=prior.sd,
         n_pairs=int(pairs.gap.size), rungs=pairs.rungs, forecasts=_forecast_words(s, n_target), **law_fields)
