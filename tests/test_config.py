@@ -41,7 +41,7 @@ def test_a_bad_value_names_the_section(tmp_path):
 
 
 def test_missing_and_unparsable_files_are_clear_errors(tmp_path):
-    with pytest.raises(ConfigError, match="does not exist; the configs/ folder"):
+    with pytest.raises(ConfigError, match="does not exist; name an existing YAML or a shipped config: coefficient_dynamics"):
         load_run_config(tmp_path / "nope.yaml")
     (tmp_path / "bad.yaml").write_text("genesys: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):

@@ -54,6 +54,9 @@ HONOURED = {
     "diff_based_evolution": (False, lambda c: c.openevolve.diff_based_evolution is False),
     "max_code_length": (50, lambda c: c.openevolve.max_code_length == 50),
     "log_level": ("WARNING", lambda c: c.openevolve.log_level == "WARNING"),  # and see the CLI test below
+    # This project's key in the llm section: the circuit breaker reads it, OpenEvolve is never given it.
+    "llm.max_consecutive_failures": (2, lambda c: c.breaker.max_consecutive_failures == 2
+                                     and not hasattr(c.openevolve.llm, "max_consecutive_failures")),
 }
 MODEL_KEYS = {key.replace("llm.", "llm.models[].", 1): (value, check) for key, (value, check) in HONOURED.items()
               if key.startswith("llm.") and key[4:] in {f.name for f in dataclasses.fields(oe.LLMModelConfig)}}
