@@ -44,7 +44,8 @@ def enable_compilation_cache(directory: str | os.PathLike | None = None) -> Path
     path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_compilation_cache_max_size", limit)
-    # Most smoke-rung programs compile in a fraction of a second, but a start-up pays for dozens of them.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    # Every one is kept: a fresh child compiles dozens of tiny programs (parameter inits, the checks' probe) of
+    # about 0.1 s each, which together cost more than a smoke rung's training; read back they take milliseconds.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path

@@ -64,7 +64,7 @@ def test_tune_settings_are_read_strictly_and_validated():
                        ({"budget": -1}, ">= 0")]:
         with pytest.raises(ConfigError, match=words):
             EvaluatorSettings.from_dict({"tune": bad})
-    with pytest.raises(ValueError, match=r"rungs \['r0'\]"):
+    with pytest.raises(ConfigError, match=r"genesys.tune.rung \(profile smoke\) is 'r7', which is not one of r0"):
         ScalingLawEvaluator(EvaluatorSettings(profile="smoke", profile_overrides=TINY, tune=TuneSettings(rung="r7")))
 
 
