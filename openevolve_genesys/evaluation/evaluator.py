@@ -177,8 +177,9 @@ class ScalingLawEvaluator:
         self.data_fingerprint()  # a bad data config fails here, in the parent, not as the design's fault
         cached = None if sweep else self._cached_by_code(source, names, self.profile.override({"train": changes}).train)
         if cached is not None:
+            # No job ran: every phase took no time, and a history line says so like any other.
             return Evaluation("ok", {"outcome": "ok", "cache_hit": "code", "data_fingerprint": self.data_fingerprint()},
-                              {"notes": "answered from the cache"}, cached)
+                              {"notes": "answered from the cache"}, cached, timing=job_timing({}, 0.0))
         s = self.settings
         # The child rebuilds the profile from these overrides: the profile's own train changes, then ours.
         overrides = {**s.profile_overrides, "train": {**s.profile_overrides.get("train", {}), **changes}}
