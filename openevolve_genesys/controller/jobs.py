@@ -140,6 +140,19 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
     return attempt
 
 
+def charge_if_hanging(attempt: DesignAttempt, requeue_limit: int) -> None:
+    """A child whose evaluation stalled on its last allowed try is charged ``invalid``: the design hangs.
+
+    A stall says nothing about a design once (a slow worker, a busy device), so it is re-queued; the same
+    child stalling every time is its own fault (an infinite loop does), and left uncharged it would let a run
+    of hanging children never spend its budget."""
+    if attempt.attempt_class == "stalled" and attempt.evaluation is not None and attempt.requeues >= requeue_limit:
+        attempt.attempt_class = "invalid"
+        why = attempt.evaluation.artifacts.get("message", "")
+        attempt.message = (f"its evaluation stalled on each of its {attempt.requeues + 1} tries, so the design "
+                           f"is taken to hang: {why}")[:2000]
+
+
 @dataclass
 class Verification:
     design_id: str

@@ -31,7 +31,8 @@ from openevolve_genesys.controller.accounting import Accounting
 from openevolve_genesys.controller.answer import AnswerRules
 from openevolve_genesys.controller.breaker import CircuitBreaker
 from openevolve_genesys.controller.history import RunLog, write_json_atomic
-from openevolve_genesys.controller.jobs import DesignAttempt, Verification, run_design_attempt, run_verification
+from openevolve_genesys.controller.jobs import (DesignAttempt, Verification, charge_if_hanging, run_design_attempt,
+                                                run_verification)
 from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_text, short_artifacts
 from openevolve_genesys.controller.llm import llm_timeout, make_design_agent
 from openevolve_genesys.engine import make_engine
@@ -229,11 +230,7 @@ class GenesysRun:
             self.ledger.apply(event)
             return
         evaluation = job.evaluation
-        if job.attempt_class == "stalled" and evaluation is not None and job.requeues >= self.accounting.requeue_limit:
-            # The same child stalled its evaluation on every try: the design hangs, which is its own fault.
-            job.attempt_class = "invalid"
-            job.message = (f"its evaluation stalled on each of its {job.requeues + 1} tries, so the design is "
-                           f"taken to hang: {evaluation.artifacts.get('message', '')}"[:2000])
+        charge_if_hanging(job, self.accounting.requeue_limit)
         charged = self.accounting.charges(job.attempt_class)
         event = {"type": "design", "attempt": self.ledger.attempts + 1 if charged else None, "id": str(uuid.uuid4()),
                  "seed_id": job.seed_id, "unit": job.unit, "operator": job.operator, "model": job.model,

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from broken_programs import HAZARDS, TEMPLATE
-from openevolve_genesys.controller.jobs import (DesignAttempt, Verification, apply_response, ask_llm,
+from openevolve_genesys.controller.jobs import (DesignAttempt, Verification, apply_response, ask_llm, charge_if_hanging,
                                                 run_design_attempt, run_verification)
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import ProgramError, split_block
@@ -146,3 +146,16 @@ def test_the_attempt_asks_the_model_the_controller_chose():
 
     assert ask_llm(Ensemble(), PROMPT, 5.0, model_index=1) == "from the second"
     assert Ensemble.models[0].answers == ["from the first"]  # never asked
+
+
+def test_a_child_that_stalls_on_every_try_is_charged_as_hanging():
+    stalled = Evaluation("timeout", {"reason": "stall"}, {"message": "no heartbeat for 120 s"})
+    for requeues, expected in ((0, "stalled"), (1, "stalled"), (2, "invalid")):
+        attempt = DesignAttempt("baseline", "Mixer", PROMPT, child_code=IMPROVED, evaluation=stalled,
+                                attempt_class="stalled", requeues=requeues)
+        charge_if_hanging(attempt, requeue_limit=2)
+        assert attempt.attempt_class == expected
+    assert "stalled on each of its 3 tries" in attempt.message and "no heartbeat" in attempt.message
+    llm_stall = DesignAttempt("baseline", "Mixer", PROMPT, attempt_class="stalled", requeues=5, failure="llm_error")
+    charge_if_hanging(llm_stall, requeue_limit=2)
+    assert llm_stall.attempt_class == "stalled"  # the endpoint's fault: the circuit breaker's business
