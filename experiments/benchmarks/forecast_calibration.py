@@ -145,9 +145,12 @@ def forecast_all(designs: list[Design]) -> tuple[list[dict[str, Any]], dict[str,
     for fw in dict.fromkeys(d.framework for d in designs):
         base = next(d for d in designs if d.framework == fw and d.name == "baseline")
         law = baseline_law(base.ladder)
+        mutations = [d for d in designs if d.framework == fw and d.name != "baseline"]
         for d in (d for d in designs if d.framework == fw):
             key = f"{fw}/{d.name}"
-            gap_loss, gap_gap = gap_predictions(d.ladder, base.ladder, law)
+            # The other mutations of the framework are the population a run would value this design among.
+            gap_loss, gap_gap = gap_predictions(d.ladder, base.ladder,
+                                                population=[m.ladder for m in mutations if m is not d])
             anchor = float(law.predict(d.ladder.n[-1]))
             power, line = power_law_prediction(d.ladder), log_linear_prediction(d.ladder)
             loss_preds[key] = {"gap": gap_loss, "power_law": power, "log_linear": line,

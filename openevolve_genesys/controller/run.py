@@ -67,8 +67,7 @@ class GenesysRun:
         self.answer_rules = AnswerRules(rewrite=not config.openevolve.diff_based_evolution,
                                         max_code_length=config.openevolve.max_code_length or None)
         self.database = GenesysDatabase(config.openevolve.database, baseline_id=BASELINE_ID,
-                                        target_n=g.evaluator.target_n, noise_sd=g.selector.noise_sd,
-                                        slope_prior_sd=g.selector.slope_prior_sd,
+                                        target_n=g.evaluator.target_n, valuation=g.evaluator.valuation,
                                         confidence_threshold=g.selector.confidence_threshold)
         self.rng = random.Random(config.openevolve.random_seed)
         units = [name for name in block_classes(self.evaluator.template) if name != "Mixer"]

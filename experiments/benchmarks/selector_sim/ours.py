@@ -5,8 +5,9 @@ at most ``verify_share`` of the compute seconds; ``select_verification`` picks (
 the successive-halving budgets, and when it returns None (or the job does not fit) a design attempt is
 made from ``select_design``'s seed at its unit. The annealing clock is the share of the compute budget
 spent (the live run's is the share of attempts, which a compute budget does not fix in advance).
-Settings are ``SelectorSettings()``'s defaults, which the shipped configs use, with ``noise_sd`` equal to
-the landscape's (the live run measures it). The reported design is ``GenesysDatabase.best_design()``.
+Settings are ``SelectorSettings()``'s and ``ValueSettings()``'s defaults, which the shipped configs use: the
+valuation measures the landscape's noise from the baseline and the population as a live run does. The
+reported design is ``GenesysDatabase.best_design()``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ BASELINE_ID = "baseline"
 
 def run(trial: Trial, settings: SelectorSettings | None = None) -> RunResult:
     land = trial.landscape
-    settings = settings or SelectorSettings(noise_sd=max(land.spec.noise_sd, 1e-4))
+    settings = settings or SelectorSettings()
     db, selector = start(trial, settings)
     while True:
         if verify_if_due(trial, selector, db, settings.verify_share):
@@ -50,7 +51,6 @@ def start(trial: Trial, settings: SelectorSettings) -> tuple[GenesysDatabase, Ge
     """The database holding the baseline, and the selector, as a live run builds them."""
     land = trial.landscape
     db = GenesysDatabase(DatabaseConfig(random_seed=trial.seed), baseline_id=BASELINE_ID, target_n=land.target_n,
-                         noise_sd=settings.noise_sd, slope_prior_sd=settings.slope_prior_sd,
                          confidence_threshold=settings.confidence_threshold)
     selector = GenesysSelector(settings, list(land.rungs), list(land.units),
                                rng=random.Random(int(trial.rng.integers(2**31))))
