@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats
@@ -29,7 +29,7 @@ from openevolve_genesys.scaling.fit import PowerLawFit, fit_log_linear, fit_powe
 from openevolve_genesys.scaling.value import value_design
 
 ONE_SD = 2 * NormalDist().cdf(1.0) - 1  # 0.6827: forecast +- 1 sd
-LEVELS = (ONE_SD, 0.95)  # 0.95 is +- 1.96 sd
+LEVELS = (ONE_SD, 0.8, 0.95)  # 0.95 is +- 1.96 sd; 0.8 is the level the selector states
 METHODS = ("gap", "power_law", "log_linear", "third_rung")
 
 
@@ -77,7 +77,7 @@ def baseline_law(baseline: Ladder) -> PowerLawFit:
 
 
 def gap_predictions(design: Ladder, baseline: Ladder, levels: Sequence[float] = LEVELS,
-                    population: Sequence[Ladder] = ()) -> tuple[Prediction, Prediction]:
+                    population: Sequence[Ladder] = (), **settings: Any) -> tuple[Prediction, Prediction]:
     """The project's valuation (``scaling.value_design``) of the design's held-out loss and of its gap (baseline
     - design, nats) there, from the held-in rungs of the design, the baseline and ``population`` (other designs
     of the same run, which set the slope prior and the pair noise).
@@ -95,7 +95,7 @@ def gap_predictions(design: Ladder, baseline: Ladder, levels: Sequence[float] = 
     loss_intervals, gap_intervals = {}, {}
     for level in (*levels, ONE_SD):
         v = value_design(_as_rungs(held_in), _as_rungs(base_in), level=level, target_n=n_target,
-                         population=others, interval="measurement")
+                         population=others, **{"interval": "measurement", **settings})
         loss_intervals[level] = (v.loss_low, v.loss_high)
         gap_intervals[level] = (v.low, v.high)
     one_sd = loss_intervals[ONE_SD]
@@ -229,13 +229,15 @@ def summarise(predictions: Sequence[Prediction], measured: Sequence[float], *, r
     rho, p_value = spearman(forecast, measured)
     errors = np.asarray(forecast) - np.asarray(measured)
     out: dict[str, float | int | None] = {"n": len(measured), "spearman": rho, "spearman_p": p_value,
-                                          "mae": None, "bias": None, "abs_z_q68": None}
+                                          "mae": None, "rmse": None, "bias": None, "abs_z_q68": None}
     if not ranking_only and len(measured):
-        out.update(mae=float(np.abs(errors).mean()), bias=float(errors.mean()))
+        out.update(mae=float(np.abs(errors).mean()), rmse=float(np.sqrt((errors**2).mean())),
+                   bias=float(errors.mean()))
     scored = [(p, m) for p, m in zip(predictions, measured) if p.intervals]
     out["n_intervals"] = len(scored)
-    for level in levels:
-        out[f"coverage_{level:.2f}"] = coverage([m for _, m in scored], [p.intervals[level] for p, _ in scored])
+    for level in levels:  # over the predictions that state an interval at this level
+        at = [(p.intervals[level], m) for p, m in scored if level in p.intervals]
+        out[f"coverage_{level:.2f}"] = coverage([m for _, m in at], [i for i, _ in at])
     # z on the scale the sd is stated on: ln of the loss (a gap is turned back into the design's loss)
     normal = [(p.as_loss(p.mean), p.as_loss(m), p.log_sd) for p, m in scored
               if p.log_sd is not None and p.as_loss(p.mean) > 0 and p.as_loss(m) > 0]

@@ -35,7 +35,9 @@ def test_the_baseline_against_itself_has_no_gap_and_is_confident():
 
 def test_a_constant_gap_is_carried_to_the_target_and_further_rungs_narrow_it():
     values = [value_design(ladder(law(N) - 0.05, k), BASE) for k in range(1, 5)]
-    assert all(v.low < 0.05 < v.high and v.p_better > 0.99 for v in values)
+    assert all(v.low < 0.05 < v.high for v in values)
+    # One rung says nothing about how the gap bends beyond it: the prior's tail keeps p_better a little lower.
+    assert values[0].p_better > 0.98 and all(v.p_better > 0.99 for v in values[1:])
     widths = [v.high - v.low for v in values]
     assert widths[-1] < widths[0]
     assert [v.extrapolation for v in values] == pytest.approx([1 + math.log(N[-1] / n) for n in N])
