@@ -345,7 +345,8 @@ class GenesysRun:
         checkpoint = self.output / "checkpoints" / f"checkpoint_{self.ledger.attempts}"
         self.database.save(str(checkpoint), self.ledger.attempts)
         _prune_checkpoints(checkpoint.parent, self.config.genesys.run.keep_checkpoints)
-        write_json_atomic(self.output / "summary.json", self.accounting.summary())
+        write_json_atomic(self.output / "summary.json", {**self.accounting.summary(),
+                                                         "valuation": self.database.valuation_summary()})
         write_json_atomic(self.output / OPERATORS_FILE, credit_table(
             self.database.records, self.config.genesys.selector.credit_settings, self.selector.units, self.models))
         best = self.database.best_design()

@@ -26,9 +26,10 @@ class ValueSettings:
     law_e_fraction: float = 0.7  # prior median of E as a fraction of the baseline's largest-rung loss
     law_e_log_sd: float = 0.4  # prior sd of ln E
     run_noise_sd: float = 0.005  # prior sd of ln loss of one run, replaced by the baseline's seed spread
-    # Error of the law's form, per e-fold beyond the largest rung (sd of ln loss). On the real smoke baseline a law
+    # Error of the law's form, per e-fold beyond the largest rung (sd of ln loss). On the real smoke baselines a law
     # fitted on r0-r2 misses r3 (0.8 e-folds on) by 0.03 in ln loss: at fixed steps loss is no exact power law.
-    law_extrapolation_sd: float = 0.0  # sd of ln loss per e-fold beyond the ladder for the law's form (0 trusts it)
+    # With 0.03 the 80% absolute-loss intervals of 24 real smoke designs held 92% of their r3 losses (0 held 4%).
+    law_extrapolation_sd: float = 0.03  # sd of ln loss per e-fold beyond the ladder for the law's form (0 trusts it)
 
     def __post_init__(self) -> None:
         positive = ("pair_noise_sd", "pair_noise_dof", "pooled_dof_cap", "slope_prior_sd", "slope_prior_weight",

@@ -69,6 +69,16 @@ class GenesysDatabase(ProgramDatabase):
         confident = [r for r in valued if r.confidence >= self.confidence_threshold]
         return max(confident or valued, key=lambda r: (r.utility, r.confidence), default=None)
 
+    def valuation_summary(self) -> dict | None:
+        """What the run's valuations rest on, for summary.json: the target, what is forecast, and the noise and
+        slope prior measured from the population (read off the best design's valuation; shared by all)."""
+        best = self.best_design()
+        forecast = best.forecast if best is not None else None
+        if not forecast:
+            return None
+        keys = ("n_target", "forecasts", "noise_sd", "noise_dof", "slope_prior_mean", "slope_prior_sd", "level")
+        return {k: forecast.get(k) for k in keys}
+
     def save(self, path: str | None = None, iteration: int = 0) -> None:
         """OpenEvolve's checkpoint, then the records beside it (atomically), then the best program."""
         super().save(path, iteration)

@@ -57,10 +57,10 @@ def test_a_law_with_zero_residual_dof_is_never_exact():
     """Three rungs and three parameters: the law's priors and noise keep its forecast uncertain, and with the
     law's own extrapolation error stated the interval covers the held-out measured r3 of a real baseline."""
     three = {f"r{i}": (N[i], [SMOKE[i]]) for i in range(3)}
-    v = value_design(three, three, target_n=N[3])
+    v = value_design(three, three, target_n=N[3], law_extrapolation_sd=0.0)
     assert v.baseline_loss_sd > 0.01 and v.loss_high - v.loss_low > 0.02
-    wide = value_design(three, three, target_n=N[3], law_extrapolation_sd=0.03)
-    assert wide.loss_low <= SMOKE[3] <= wide.loss_high
+    wide = value_design(three, three, target_n=N[3])  # the default states the law's own extrapolation error
+    assert wide.loss_low <= SMOKE[3] <= wide.loss_high and wide.baseline_loss_sd > v.baseline_loss_sd
     exact = ladder(law(N), 3)
     assert value_design(exact, exact).baseline_loss_sd > 0.0
 

@@ -25,7 +25,12 @@ from selector_sim.trial import BASELINE, RunResult, Trial
 BASELINE_ID = "baseline"
 
 
-def run(trial: Trial, settings: SelectorSettings | None = None) -> RunResult:
+def ranked_by(rank_by: str):
+    """Method (a) with ``selector.rank_by`` set to ``rank_by``, reported under ``ours_<rank_by>``."""
+    return lambda trial: run(trial, SelectorSettings(rank_by=rank_by), name=f"ours_{rank_by}")
+
+
+def run(trial: Trial, settings: SelectorSettings | None = None, name: str = "ours") -> RunResult:
     land = trial.landscape
     settings = settings or SelectorSettings()
     db, selector = start(trial, settings)
@@ -44,7 +49,7 @@ def run(trial: Trial, settings: SelectorSettings | None = None) -> RunResult:
                               iteration_found=trial.attempts), record)
 
     best = db.best_design()
-    return trial.result("ours", _design(best.id) if best is not None else BASELINE)
+    return trial.result(name, _design(best.id) if best is not None else BASELINE)
 
 
 def start(trial: Trial, settings: SelectorSettings) -> tuple[GenesysDatabase, GenesysSelector]:
