@@ -26,6 +26,7 @@ from openevolve_genesys.evaluation.checks import CheckSettings
 from openevolve_genesys.evaluation.sandbox import SandboxLimits
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.evaluation.tuning import TuneSettings
+from openevolve_genesys.scaling.settings import ValueSettings
 from openevolve_genesys.llm.stall import StallPolicy
 from openevolve_genesys.selection.selector import SelectorSettings
 from openevolve_genesys.stages.settings import StageSettings
@@ -216,6 +217,9 @@ def render() -> str:
     lines += _table("genesys.sandbox", "Limits of the process each evaluation runs in.", _rows(SandboxLimits))
     lines += _table("genesys.tune", "Tune mode: each design, and the baseline, trains at its own learning rate.",
                     _rows(TuneSettings))
+    lines += _table("genesys.valuation", "How a design's gap to the baseline is forecast at the target size "
+                    "(scaling.value_design): weak priors, each replaced by the run's measurements as they accumulate; "
+                    "docs/science.md says what is forecast and how far it extrapolates.", _rows(ValueSettings))
     lines += _table("genesys.selector", "Which design to mutate, which unit, and which designs to verify at "
                     "larger rungs.", _rows(SelectorSettings))
     lines += _table("genesys.engine", "Where evaluations run.", _rows(EngineSettings))

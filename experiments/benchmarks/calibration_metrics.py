@@ -3,10 +3,10 @@
 Every predictor sees only the rungs below the largest one and states a loss forecast at the largest rung's N,
 with intervals where the method states any:
 
-- ``gap``: the project's valuation (``scaling.gap.forecast_gap``) against the baseline's power law, the law
-  itself fitted on the baseline's held-in rungs only. Its sd is that of ln(design loss / baseline loss) at the
-  target; the baseline law is taken as exact, so the loss interval is ``forecast * exp(+-z sd)`` and carries
-  none of the law's own extrapolation error. The gap interval is the one ``GapForecast`` states.
+- ``gap``: the project's valuation (``scaling.value_design``): the design's paired gaps to the baseline on the
+  held-in rungs, its slope prior and noise learned from the other designs of the same run, the baseline law
+  (with priors on E and alpha) fitted on the baseline's held-in rungs only. The gap interval is that of one
+  measured pair at the held-out N; the loss interval adds the law's own uncertainty.
 - ``power_law``: a free ``E + A N^-alpha`` per design (``scaling.fit.forecast_loss``, parametric bootstrap).
 - ``log_linear``: the PyTorch prototype's ``a + b ln N`` per design, with the ordinary least-squares prediction
   interval (Student t at the fit's degrees of freedom).
@@ -20,16 +20,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats
 
 from openevolve_genesys.scaling.fit import PowerLawFit, fit_log_linear, fit_power_law, forecast_loss
-from openevolve_genesys.scaling.gap import forecast_gap
+from openevolve_genesys.scaling.value import value_design
 
 ONE_SD = 2 * NormalDist().cdf(1.0) - 1  # 0.6827: forecast +- 1 sd
-LEVELS = (ONE_SD, 0.95)  # 0.95 is +- 1.96 sd
+LEVELS = (ONE_SD, 0.8, 0.95)  # 0.95 is +- 1.96 sd; 0.8 is the level the selector states
 METHODS = ("gap", "power_law", "log_linear", "third_rung")
 
 
@@ -76,25 +76,37 @@ def baseline_law(baseline: Ladder) -> PowerLawFit:
     return fit_power_law(held_in.n, held_in.loss)
 
 
-def gap_predictions(design: Ladder, baseline: Ladder, law: PowerLawFit,
-                    levels: Sequence[float] = LEVELS) -> tuple[Prediction, Prediction]:
-    """The gap model's forecast of the design's held-out loss and of its gap (baseline - design, nats) there.
+def gap_predictions(design: Ladder, baseline: Ladder, levels: Sequence[float] = LEVELS,
+                    population: Sequence[Ladder] = (), **settings: Any) -> tuple[Prediction, Prediction]:
+    """The project's valuation (``scaling.value_design``) of the design's held-out loss and of its gap (baseline
+    - design, nats) there, from the held-in rungs of the design, the baseline and ``population`` (other designs
+    of the same run, which set the slope prior and the pair noise).
 
-    Rungs are paired by position; the baseline's N at each rung is passed so the model corrects the small N
-    difference along the law, as the selector's valuation does."""
+    Rungs are paired by position. The held-out outcome is one measured pair, so the interval is the
+    measurement's (``interval="measurement"``: the gap's uncertainty plus one pair's noise); the loss interval
+    adds the baseline law's own uncertainty. ``log_sd`` is the half-width of the +-1 sd loss interval in ln loss."""
     held_in, n_target, _ = holdout_split(design)
     base_in, _, _ = holdout_split(baseline)
     if len(held_in.n) != len(base_in.n):
         raise ValueError(f"design and baseline must share rungs; got {len(design.n)} and {len(baseline.n)}")
     if not levels:
         raise ValueError("levels must name at least one interval level, e.g. LEVELS")
+    others = [_as_rungs(holdout_split(p)[0]) for p in population]
     loss_intervals, gap_intervals = {}, {}
-    for level in levels:
-        gap = forecast_gap(held_in.n, held_in.loss, base_in.loss, law, n_target, baseline_n=base_in.n, level=level)
-        loss_intervals[level] = (gap.baseline_loss - gap.high, gap.baseline_loss - gap.low)
-        gap_intervals[level] = (gap.low, gap.high)
-    return (Prediction(gap.design_loss, loss_intervals, gap.log_ratio_sd),
-            Prediction(gap.mean, gap_intervals, gap.log_ratio_sd, anchor=gap.baseline_loss))
+    for level in (*levels, ONE_SD):
+        v = value_design(_as_rungs(held_in), _as_rungs(base_in), level=level, target_n=n_target,
+                         population=others, **{"interval": "measurement", **settings})
+        loss_intervals[level] = (v.loss_low, v.loss_high)
+        gap_intervals[level] = (v.low, v.high)
+    one_sd = loss_intervals[ONE_SD]
+    log_sd = math.log(one_sd[1] / one_sd[0]) / 2
+    return (Prediction(v.loss, {k: loss_intervals[k] for k in levels}, log_sd),
+            Prediction(v.utility, {k: gap_intervals[k] for k in levels}, log_sd, anchor=v.baseline_loss))
+
+
+def _as_rungs(ladder: Ladder) -> dict[str, tuple[float, list[float]]]:
+    """A ladder as ``value_design`` reads it: rung name -> (N, [loss]), rungs named by position."""
+    return {f"r{i}": (n, [loss]) for i, (n, loss) in enumerate(zip(ladder.n, ladder.loss))}
 
 
 def measured_gap(design: Ladder, baseline: Ladder, law: PowerLawFit) -> float:
@@ -217,13 +229,15 @@ def summarise(predictions: Sequence[Prediction], measured: Sequence[float], *, r
     rho, p_value = spearman(forecast, measured)
     errors = np.asarray(forecast) - np.asarray(measured)
     out: dict[str, float | int | None] = {"n": len(measured), "spearman": rho, "spearman_p": p_value,
-                                          "mae": None, "bias": None, "abs_z_q68": None}
+                                          "mae": None, "rmse": None, "bias": None, "abs_z_q68": None}
     if not ranking_only and len(measured):
-        out.update(mae=float(np.abs(errors).mean()), bias=float(errors.mean()))
+        out.update(mae=float(np.abs(errors).mean()), rmse=float(np.sqrt((errors**2).mean())),
+                   bias=float(errors.mean()))
     scored = [(p, m) for p, m in zip(predictions, measured) if p.intervals]
     out["n_intervals"] = len(scored)
-    for level in levels:
-        out[f"coverage_{level:.2f}"] = coverage([m for _, m in scored], [p.intervals[level] for p, _ in scored])
+    for level in levels:  # over the predictions that state an interval at this level
+        at = [(p.intervals[level], m) for p, m in scored if level in p.intervals]
+        out[f"coverage_{level:.2f}"] = coverage([m for _, m in at], [i for i, _ in at])
     # z on the scale the sd is stated on: ln of the loss (a gap is turned back into the design's loss)
     normal = [(p.as_loss(p.mean), p.as_loss(m), p.log_sd) for p, m in scored
               if p.log_sd is not None and p.as_loss(p.mean) > 0 and p.as_loss(m) > 0]

@@ -52,7 +52,7 @@ def _arm(run_dir: Path, valuer, threshold: float, label: str) -> dict:
     records = replay(events, read_run_config(run_dir))
     codes = {e["id"]: e for e in events if e["type"] == "design"}
     for record in records.values():
-        valuer.value(record)
+        valuer.value(record, records.values())
     valued = [r for r in records.values() if r.valid and r.utility is not None]
     confident = [r for r in valued if r.confidence >= threshold]
     best = max(confident or valued, key=lambda r: (r.utility, r.confidence))
@@ -137,8 +137,8 @@ def main() -> int:
     base_config = read_run_config(base)
     selector = base_config.genesys.selector
     base_records = replay(read_history(base / "history.jsonl"), base_config)
-    valuer = Valuer.for_baseline(base_records["baseline"], target_n=base_config.genesys.evaluator.target_n,
-                                 noise_sd=selector.noise_sd, slope_prior_sd=selector.slope_prior_sd)
+    evaluator = base_config.genesys.evaluator
+    valuer = Valuer.for_baseline(base_records["baseline"], target_n=evaluator.target_n, settings=evaluator.valuation)
     threshold = selector.confidence_threshold
     results = {"command": " ".join(sys.argv), "base_attempts": attempts, "extra_attempts": args.extra,
                "target_n": valuer.target_n, "wall_seconds": clock,

@@ -55,7 +55,7 @@ def true_utility(land: Landscape, design: int) -> float:
 def run_once(land: Landscape, budget: float, seed: int, credit: bool, reach: float) -> dict:
     """One offline evolution; returns its outcome on the true laws plus the run's own credit table."""
     trial = Trial(land, budget, seed)
-    settings = SelectorSettings(noise_sd=max(land.spec.noise_sd, 1e-4), credit=credit)
+    settings = SelectorSettings(credit=credit)
     db, selector = start(trial, settings)
     best, reached_at, explore_p = 0.0, None, []
     while True:

@@ -10,11 +10,12 @@ same function as a design already taken in any framework, is skipped and the nex
 
 Then every predictor sees only the rungs below the largest (the baseline's law too is fitted on the
 baseline's smaller rungs) and forecasts the largest rung: the gap model the selector values designs with
-(``scaling.gap``), a free power law per design, the seed's log-linear line and the third rung's loss as a
+(``scaling.value_design``, with the framework's other mutations as its population), a free power law per design, the seed's log-linear line and the third rung's loss as a
 ranking predictor (``calibration_metrics``). Loss metrics run over all designs (pooled: the three baselines,
 one function, count once); gap metrics (baseline minus design at the largest rung) over the mutations only,
 since the baseline's gap is zero by construction.
-Writes ``results/forecast_calibration.json`` and ``.png``.
+Writes ``results/forecast_calibration.json`` and ``.png``. ``--from-results JSON`` re-forecasts the ladders a
+previous run measured, so a change of the forecast is scored on the same measurements without training.
 """
 
 from __future__ import annotations
@@ -145,9 +146,12 @@ def forecast_all(designs: list[Design]) -> tuple[list[dict[str, Any]], dict[str,
     for fw in dict.fromkeys(d.framework for d in designs):
         base = next(d for d in designs if d.framework == fw and d.name == "baseline")
         law = baseline_law(base.ladder)
+        mutations = [d for d in designs if d.framework == fw and d.name != "baseline"]
         for d in (d for d in designs if d.framework == fw):
             key = f"{fw}/{d.name}"
-            gap_loss, gap_gap = gap_predictions(d.ladder, base.ladder, law)
+            # The other mutations of the framework are the population a run would value this design among.
+            gap_loss, gap_gap = gap_predictions(d.ladder, base.ladder,
+                                                population=[m.ladder for m in mutations if m is not d])
             anchor = float(law.predict(d.ladder.n[-1]))
             power, line = power_law_prediction(d.ladder), log_linear_prediction(d.ladder)
             loss_preds[key] = {"gap": gap_loss, "power_law": power, "log_linear": line,
@@ -214,16 +218,28 @@ def table(summary: dict[str, dict[str, dict]]) -> str:
     def cell(v: Any, fmt: str = "{:.3f}") -> str:
         return "-" if v is None else fmt.format(v)
 
-    lines = ["| quantity | method | group | n | Spearman rho (p) | MAE nats | bias nats | cover 68% | cover 95% | "
-             "abs z q68 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| quantity | method | group | n | Spearman rho (p) | RMSE nats | bias nats | "
+             + " | ".join(f"cover {level:.0%}" for level in LEVELS) + " | abs z q68 |",
+             "|---|---|---|---|---|---|---|" + "---|" * len(LEVELS) + "---|"]
     for quantity, methods in summary.items():
         for method, groups in methods.items():
             for group, s in groups.items():
                 rho = "-" if s["spearman"] is None else f"{s['spearman']:+.2f} ({s['spearman_p']:.2g})"
-                lines.append(f"| {quantity} | {method} | {group} | {s['n']} | {rho} | {cell(s['mae'], '{:.4f}')} | "
-                             f"{cell(s['bias'], '{:+.4f}')} | {cell(s[f'coverage_{LEVELS[0]:.2f}'], '{:.0%}')} | "
-                             f"{cell(s[f'coverage_{LEVELS[1]:.2f}'], '{:.0%}')} | {cell(s['abs_z_q68'], '{:.2f}')} |")
+                covers = " | ".join(cell(s[f"coverage_{level:.2f}"], "{:.0%}") for level in LEVELS)
+                lines.append(f"| {quantity} | {method} | {group} | {s['n']} | {rho} | {cell(s['rmse'], '{:.4f}')} | "
+                             f"{cell(s['bias'], '{:+.4f}')} | {covers} | {cell(s['abs_z_q68'], '{:.2f}')} |")
     return "\n".join(lines)
+
+
+def skill(summary: dict[str, dict[str, dict]]) -> dict[str, float | None]:
+    """Skill of the gap forecast over persistence, per group: 1 - RMSE(forecast gap) / RMSE(the largest held-in
+    rung's measured gap taken as the forecast). Positive: the forecast beats simply carrying the gap up a rung."""
+    out: dict[str, float | None] = {}
+    for group, s in summary["gap"]["gap"].items():
+        persistence = summary["gap"]["third_rung"][group]
+        ok = s["rmse"] is not None and persistence.get("rmse")
+        out[group] = 1.0 - s["rmse"] / persistence["rmse"] if ok else None
+    return out
 
 
 def main() -> None:
@@ -233,6 +249,8 @@ def main() -> None:
     parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS), choices=FRAMEWORKS)
     parser.add_argument("--profile", default="smoke", help="ladder profile (needs four or more rungs)")
     parser.add_argument("--out", default=str(RESULTS / "forecast_calibration.json"))
+    parser.add_argument("--from-results", metavar="JSON", help="re-forecast the ladders a previous run of this "
+                        "benchmark measured (its 'designs') instead of training them again")
     args = parser.parse_args()
     if args.per_framework < 1:
         parser.error("--per-framework must be at least 1")
@@ -240,11 +258,21 @@ def main() -> None:
 
     skipped: list[dict[str, str]] = []
     taken: dict[tuple[float, ...], str] = {}
-    designs = [d for fw in args.frameworks for d in train_framework(fw, args.per_framework, args.seed,
-                                                                    args.profile, skipped, taken)]
+    if args.from_results:
+        recorded = json.loads(Path(args.from_results).read_text())
+        skipped = recorded.get("skipped", [])
+        designs = [as_design(r["framework"], r["name"], {k: {"n_params": v["n_params"], "final_eval_loss": v["loss"]}
+                                                          for k, v in r["rungs"].items()}, r["train_seconds"])
+                   for r in recorded["designs"] if r["framework"] in args.frameworks]
+    else:
+        designs = [d for fw in args.frameworks for d in train_framework(fw, args.per_framework, args.seed,
+                                                                        args.profile, skipped, taken)]
     rows, loss_preds, gap_preds = forecast_all(designs)
     summary = summaries(rows, loss_preds, gap_preds)
     print(table(summary))
+    skills = skill(summary)
+    print("skill of the gap forecast over persistence (1 - RMSE ratio): "
+          + ", ".join(f"{k} {v:+.3f}" for k, v in skills.items() if v is not None))
     noise = noise_diagnostic(designs)
     print("paired ln-gap residual sd around a line through all four rungs (diagnostic): "
           + ", ".join(f"{k} {v:.4f}" for k, v in noise.items() if v is not None))
@@ -255,7 +283,7 @@ def main() -> None:
                      "frameworks": args.frameworks, "levels": list(LEVELS),
                      "note": "loss metrics over all designs, gap metrics over mutations only; "
                              "abs_z_q68: 68th percentile of |ln measured - ln forecast| / stated sd (1 if calibrated)"},
-        "summary": summary, "paired_residual_sd": noise, "designs": rows, "skipped": skipped}, indent=2))
+        "summary": summary, "skill_over_persistence": skills, "paired_residual_sd": noise, "designs": rows, "skipped": skipped}, indent=2))
     png = out.with_suffix(".png")
     plot(rows, png)
     print(f"saved {out} and {png}")

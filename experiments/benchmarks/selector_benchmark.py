@@ -29,9 +29,10 @@ sys.path.insert(0, str(HERE))
 
 from selector_sim import METHODS, Landscape, LandscapeSpec, run_method  # noqa: E402
 
-LABELS = {"ours": "(a) ours: GenesysSelector + Valuer", "openevolve": "(b) OpenEvolve 0.4.0 ProgramDatabase",
+LABELS = {"ours": "(a) ours: GenesysSelector + Valuer", "ours_p_better": "(a) ours, rank_by: p_better",
+          "ours_lower": "(a) ours, rank_by: lower", "openevolve": "(b) OpenEvolve 0.4.0 ProgramDatabase",
           "genesys_code": "(c) Genesys-code-style selector", "random": "(d) random search"}
-COLORS = {"ours": "tab:blue", "openevolve": "tab:orange", "genesys_code": "tab:green", "random": "tab:gray"}
+COLORS = {"ours": "tab:blue", "ours_p_better": "tab:purple", "ours_lower": "tab:cyan", "openevolve": "tab:orange", "genesys_code": "tab:green", "random": "tab:gray"}
 
 
 def landscape_specs(names: list[str], noise: float) -> dict[str, LandscapeSpec]:

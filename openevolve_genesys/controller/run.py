@@ -68,8 +68,7 @@ class GenesysRun:
         self.answer_rules = AnswerRules(rewrite=not config.openevolve.diff_based_evolution,
                                         max_code_length=config.openevolve.max_code_length or None)
         self.database = GenesysDatabase(config.openevolve.database, baseline_id=BASELINE_ID,
-                                        target_n=g.evaluator.target_n, noise_sd=g.selector.noise_sd,
-                                        slope_prior_sd=g.selector.slope_prior_sd,
+                                        target_n=g.evaluator.target_n, valuation=g.evaluator.valuation,
                                         confidence_threshold=g.selector.confidence_threshold)
         self.rng = random.Random(config.openevolve.random_seed)
         units = [name for name in block_classes(self.evaluator.template) if name != "Mixer"]
@@ -343,7 +342,8 @@ class GenesysRun:
         checkpoint = self.output / "checkpoints" / f"checkpoint_{self.ledger.attempts}"
         self.database.save(str(checkpoint), self.ledger.attempts)
         _prune_checkpoints(checkpoint.parent, self.config.genesys.run.keep_checkpoints)
-        write_json_atomic(self.output / "summary.json", self.accounting.summary())
+        write_json_atomic(self.output / "summary.json", {**self.accounting.summary(),
+                                                         "valuation": self.database.valuation_summary()})
         write_json_atomic(self.output / OPERATORS_FILE, credit_table(
             self.database.records, self.config.genesys.selector.credit_settings, self.selector.units, self.models))
         best = self.database.best_design()

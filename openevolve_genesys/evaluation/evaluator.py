@@ -28,8 +28,8 @@ from openevolve_genesys.evaluation.sandbox import run_in_sandbox
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.evaluation.timing import job_timing
 from openevolve_genesys.evaluation.tuning import TuneResult, TuneSettings, tune_rung
-from openevolve_genesys.scaling.fit import fit_log_linear, fit_power_law, fit_summary
-from openevolve_genesys.scaling.gap import forecast_gap
+from openevolve_genesys.scaling.fit import fit_summary
+from openevolve_genesys.scaling.value import value_design
 from openevolve_genesys.training.profiles import LadderProfile, TrainConfig, get_profile
 from openevolve_genesys.training.runtime import cache_root
 
@@ -223,47 +223,33 @@ class ScalingLawEvaluator:
         return sorted(paths)
 
     # -- scoring ------------------------------------------------------------------------------
-    def target_n(self, baseline_rungs: dict[str, dict]) -> float:
-        if self.settings.target_n > 0:
-            return self.settings.target_n
-        return 10.0 * max(r["n_params"] for r in baseline_rungs.values())
-
     def _score(self, rungs: dict[str, dict], baseline_rungs: dict[str, dict]) -> dict[str, Any]:
         n, loss = _points(rungs)
-        base_n, base_loss = _points(baseline_rungs)
-        target = self.target_n(baseline_rungs)
         metrics: dict[str, Any] = {f"loss_{r['rung']}": r["final_eval_loss"] for r in rungs.values()}
         metrics.update({f"n_params_{r['rung']}": r["n_params"] for r in rungs.values()})
         metrics.update({k: v for k, v in fit_summary(n, loss).items() if v is None or isinstance(v, (int, float))})
-        metrics.update(target_n=target, rungs_trained=len(n))
-        # The baseline's law carries a design's gap to the target scale (scaling.gap): the same model the
-        # selector values designs with, so OpenEvolve's combined_score and the run's utility agree.
-        law = fit_power_law(base_n, base_loss) if len(set(base_n)) >= 3 else None
-        shared = [name for name in rungs if name in baseline_rungs]
-        gap = None
-        if law is not None and shared:
-            gap = forecast_gap([rungs[r]["n_params"] for r in shared], [rungs[r]["final_eval_loss"] for r in shared],
-                               [baseline_rungs[r]["final_eval_loss"] for r in shared], law, target,
-                               baseline_n=[baseline_rungs[r]["n_params"] for r in shared])
-            metrics.update(forecast=gap.design_loss, forecast_low=gap.baseline_loss - gap.high,
-                           forecast_high=gap.baseline_loss - gap.low, baseline_forecast=gap.baseline_loss,
-                           forecast_gap=gap.mean)
-        elif len(set(n)) >= 2:  # no baseline law: the seed's line, extrapolated, with no interval to claim
-            metrics["forecast"] = float(fit_log_linear(n, loss).predict(target))
+        metrics["rungs_trained"] = len(n)
+        # The one scoring function (scaling.value_design), which the selector's valuation calls too; here with
+        # no population, which only a run has (its database values each design against the others).
+        target = self.settings.target_n if self.settings.target_n > 0 else None
+        value = value_design(_ladder(rungs), _ladder(baseline_rungs), target_n=target,
+                             **dataclasses.asdict(self.settings.valuation))
+        metrics.update(target_n=value.n_target, forecast_gap=value.utility, gap_low=value.low, gap_high=value.high,
+                       p_better=value.p_better, confidence=value.confidence, extrapolation=value.extrapolation,
+                       pair_noise_sd=value.noise_sd, forecast=value.loss, forecast_low=value.loss_low,
+                       forecast_high=value.loss_high, baseline_forecast=value.baseline_loss)
         if self.settings.fitness == "neg_slope":
             score = metrics.get("fitness")
         elif self.settings.fitness == "neg_loss":
             score = -loss[-1]
-        elif gap is not None:
-            score = gap.mean
-        elif shared:  # a baseline of fewer than three sizes has no law: the measured gap at the largest shared rung
-            common = max(shared, key=lambda r: rungs[r]["n_params"])
-            score = baseline_rungs[common]["final_eval_loss"] - rungs[common]["final_eval_loss"]
-            metrics["score_basis"] = f"measured gap at {common}"
         else:
-            score = None
+            score = value.utility
         metrics["combined_score"] = float(score) if score is not None and math.isfinite(score) else INVALID_SCORE
         return metrics
+
+
+def _ladder(rungs: dict[str, dict]) -> dict[str, tuple[float, list[float]]]:
+    return {name: (float(r["n_params"]), [float(r["final_eval_loss"])]) for name, r in rungs.items()}
 
 
 def _rate(value: float | None, default: float, name: str) -> float:

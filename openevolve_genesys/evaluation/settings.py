@@ -12,7 +12,8 @@ from openevolve_genesys.evaluation.checks import CheckSettings
 from openevolve_genesys.evaluation.program import FRAMEWORKS
 from openevolve_genesys.evaluation.sandbox import SandboxLimits
 from openevolve_genesys.evaluation.tuning import TuneSettings
-from openevolve_genesys.strict import ConfigError, check_choice, reject_unknown
+from openevolve_genesys.scaling.settings import ValueSettings
+from openevolve_genesys.strict import ConfigError, build, check_choice, reject_unknown
 from openevolve_genesys.training.profiles import PROFILES
 
 FITNESS = ("forecast_gap", "neg_slope", "neg_loss")
@@ -25,7 +26,8 @@ class EvaluatorSettings:
     profile_overrides: Mapping[str, Any] = field(default_factory=dict)
     data: Mapping[str, Any] = field(default_factory=dict)  # DataConfig fields
     fitness: str = "forecast_gap"  # baseline's forecast minus the design's at target_n (higher is better)
-    target_n: float = 0.0  # 0: ten times the largest rung's N
+    target_n: float = 0.0  # 0: one e-fold (valuation.target_efolds) above the largest rung's N
+    valuation: ValueSettings = field(default_factory=ValueSettings)  # scaling.value_design's priors
     outside_edits: str = "revert"  # or "reject"
     cache_path: str = ""  # "": <cache root>/fitness.sqlite
     stage1_rungs: int = 1  # cascade stage 1 trains this many of the smallest rungs
@@ -56,6 +58,8 @@ class EvaluatorSettings:
             if name in raw:
                 reject_unknown(raw[name], {f.name for f in dataclasses.fields(kind)}, f"{where}.{name}")
                 raw[name] = kind(**raw[name])
+        if "valuation" in raw:
+            raw["valuation"] = build(ValueSettings, raw["valuation"] or {}, f"{where}.valuation")
         if "tune" in raw:
             raw["tune"] = TuneSettings.from_dict(raw["tune"], f"{where}.tune")
         # Checked now, so that a misspelt key stops the run before its folder exists, not at the first

@@ -86,15 +86,19 @@ def _best_designs(run: RunData, top: int) -> list[str]:
     out = [f"## Top {len(ranked) or ''} designs by utility".replace("  ", " "), ""]
     if not ranked:
         return out + ["No valid design has a utility yet.", ""]
-    out += ["| design | operator | seed | utility | 90% interval | confidence | loss by rung |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+    level = next((r.forecast["level"] for r in ranked if r.forecast and "level" in r.forecast), 0.8)
+    out += [f"| design | operator | seed | utility | {level:.0%} interval | p_better | confidence | extrapolated "
+            "| loss by rung |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in ranked:
         forecast = r.forecast or {}
         interval = f"[{signed(forecast.get('low'))}, {signed(forecast.get('high'))}]" if forecast else "n/a"
+        p_better = f"{forecast['p_better']:.2f}" if forecast.get("p_better") is not None else "n/a"
+        reach = f"{forecast['extrapolation']:.2f} e-folds" if forecast.get("extrapolation") is not None else "n/a"
         losses = ", ".join(f"{x.rung} {x.loss:.4f}" for x in sorted(r.rungs.values(), key=lambda x: x.n_params))
         mark = " (best)" if r.id == run.best_id else ""
         out.append(f"| `{r.id[:8]}`{mark} | {_operator(r, run)} | `{(r.parent_id or '-')[:8]}` | {signed(r.utility)} "
-                   f"| {interval} | {r.confidence:.2f} | {losses} |")
+                   f"| {interval} | {p_better} | {r.confidence:.2f} | {reach} | {losses} |")
+    out += [""] + _forecast_basis(ranked)
     codes = run.codes
     baseline_code = codes.get(run.baseline_id, "")
     for r in ranked:
@@ -102,6 +106,18 @@ def _best_designs(run: RunData, top: int) -> list[str]:
                 block_diff(baseline_code, codes[r.id], r.id[:8]) if r.id in codes else "(code not in the history)",
                 "```"]
     return out + [""]
+
+
+def _forecast_basis(ranked: list[DesignRecord]) -> list[str]:
+    """What the utilities forecast and the noise and slope prior they rest on (the top design's valuation; the
+    population-learned parts are shared by every design)."""
+    forecast = next((r.forecast for r in ranked if r.forecast and r.forecast.get("forecasts")), None)
+    if forecast is None:
+        return []
+    return [f"Utility forecasts the {forecast['forecasts']}. Measured by the run: pair noise sd "
+            f"{forecast['noise_sd']:.4f} nats ({forecast['noise_dof']:.0f} dof), slope prior "
+            f"{forecast['slope_prior_mean']:+.4f} +- {forecast['slope_prior_sd']:.4f} nats per e-fold of N "
+            "(docs/science.md says how each is estimated)."]
 
 
 def _budget(run: RunData) -> list[str]:

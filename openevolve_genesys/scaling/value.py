@@ -60,45 +60,97 @@ class Valuation:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
-def _forecast_words(settings: ValueSettings, n_target: float) -> str:
-    data = ("every size trains the same number of steps, so data does not grow with N (a law at fixed data)"
-            if settings.data_policy == "fixed_steps" else "tokens grow with N (a fixed number of tokens per "
-                                                          "parameter: compute-scaled)")
+def _forecast_words(settings: ValueSettings, n_target: float, extrapolation: float) -> str:
+    # Every rung of a ladder trains the same number of steps, so tokens per parameter fall with N: what is
+    # forecast is the gap of a larger model trained on the same data, not a compute-optimal one.
     what = "the true gap" if settings.interval == "gap" else "one measured design-minus-baseline pair"
-    return f"loss gap to the baseline at N={n_target:.3g} ({what}); {data}"
+    return (f"loss gap to the baseline at N={n_target:.3g} ({what}), {extrapolation:.2f} e-folds of N beyond the "
+            "design's largest verified rung, at the ladder's fixed number of training steps (a law at fixed data, "
+            "not compute-optimal scaling)")
 
 
 _LEVEL_PRIOR_SD = 1.0  # nats: a proper but uninformative prior on the gap at the top rung
 _SIGMA_GRID = np.exp(np.linspace(-2.5, 3.5, 41))  # multiples of the noise prior's scale
 
 
-def _noise_posterior(pairs: Pairs, prior: SlopePrior, noise: NoiseEstimate) -> tuple[np.ndarray, np.ndarray]:
-    """Grid posterior over the pair-noise sd: the scaled-inverse-chi2 prior times the marginal likelihood of the
-    design's pairs. A design whose pairs misfit its line (or whose slope is implausible under the prior at the
-    prior's noise) moves weight to larger noise, which widens its interval instead of trusting the slope."""
-    sigmas = noise.sd * _SIGMA_GRID
+# Bend sd per sqrt(e-fold), in multiples of the noise prior's sd: 0 (a straight line) up to gaps that move by
+# about a nat over one e-fold (an unstable design, whose loss rises with N).
+_BEND_GRID = np.concatenate([[0.0], np.exp(np.linspace(math.log(0.5), math.log(256.0), 10))])
+# Before the population says otherwise, a gap is more likely near straight: each doubling of the bend halves its
+# prior weight (a straight line holds half of it). One design's evidence of a bend outweighs this by far.
+_BEND_HYPERPRIOR = 0.5 ** np.arange(_BEND_GRID.size) / (0.5 ** np.arange(_BEND_GRID.size)).sum()
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Components (pair-noise sd, bend sd) of the posterior over a design's noise, and their prior log weights."""
+
+    sigmas: np.ndarray
+    bends: np.ndarray
+    log_prior: np.ndarray
+
+
+def _grid(noise: NoiseEstimate, bend_prior: np.ndarray) -> _Grid:
+    sig, bend = np.meshgrid(noise.sd * _SIGMA_GRID, noise.sd * _BEND_GRID, indexing="ij")
+    sigmas, bends = sig.ravel(), bend.ravel()
+    # scaled-inverse-chi2 prior on the noise variance (in sd, on the log-spaced grid), the bend's from the population
+    log_sigma = -noise.dof * np.log(sigmas) - noise.dof * noise.sd**2 / (2 * sigmas**2)
+    log_bend = np.log(np.maximum(np.broadcast_to(bend_prior[None, :], sig.shape).ravel(), 1e-300))
+    return _Grid(sigmas, bends, log_sigma + log_bend)
+
+
+def _covariances(pairs: Pairs, grid: _Grid) -> np.ndarray:
+    """[k, n, n]: white pair noise plus a departure from the line that accumulates with distance below the top
+    rung (a Brownian path pinned there), so a design whose gap bends is forecast near its last measurement."""
+    depth = pairs.top_log_n - pairs.log_n
+    bend = np.minimum(depth[:, None], depth[None, :])
+    return grid.sigmas[:, None, None] ** 2 * np.eye(depth.size)[None] + grid.bends[:, None, None] ** 2 * bend[None]
+
+
+def _log_evidence(pairs: Pairs, prior: SlopePrior, grid: _Grid) -> np.ndarray:
+    """Marginal log likelihood of the design's pairs at each grid component (level and slope integrated out)."""
     x = pairs.log_n - pairs.top_log_n
     design = np.stack([np.ones_like(x), x], axis=1)
     shared = design @ np.diag([_LEVEL_PRIOR_SD**2, prior.sd**2]) @ design.T
     resid = pairs.gap - design @ np.array([0.0, prior.mean])
-    cov = shared[None] + sigmas[:, None, None] ** 2 * np.eye(x.size)[None]
+    cov = shared[None] + _covariances(pairs, grid)
     logdet = np.linalg.slogdet(cov)[1]
-    quad = np.einsum("i,kij,j->k", resid, np.linalg.inv(cov), resid)
-    log_post = -0.5 * (logdet + quad) - noise.dof * np.log(sigmas) - noise.dof * noise.sd**2 / (2 * sigmas**2)
-    weights = np.exp(log_post - log_post.max())
-    return sigmas, weights / weights.sum()
+    solved = np.linalg.solve(cov, np.broadcast_to(resid[:, None], (cov.shape[0], resid.size, 1)))[..., 0]
+    quad = solved @ resid
+    return -0.5 * (logdet + quad)
 
 
-def _posterior(pairs: Pairs, x_target: float, sigmas: np.ndarray, prior: SlopePrior) -> tuple[np.ndarray,
-                                                                                           np.ndarray, np.ndarray]:
-    """At each noise sd: posterior mean of (a, b) [k, 2] and the mean and variance of a + b x_target [k]."""
+def _weights(log_post: np.ndarray) -> np.ndarray:
+    w = np.exp(log_post - log_post.max())
+    return w / w.sum()
+
+
+def bend_prior(population: list[Pairs], prior: SlopePrior, noise: NoiseEstimate) -> np.ndarray:
+    """Prior over the bend grid, learned from the population (one EM step of a discrete mixture started at the
+    hyperprior, which keeps one design's weight): most designs' gaps are near straight, and a design bends only
+    as far as its own rungs show."""
+    grid = _grid(noise, _BEND_HYPERPRIOR)
+    total = _BEND_HYPERPRIOR.copy()
+    for pairs in population:
+        if pairs.sizes < 3:  # two sizes fit a line exactly: no evidence on the bend
+            continue
+        w = _weights(_log_evidence(pairs, prior, grid) + grid.log_prior)
+        total += w.reshape(_SIGMA_GRID.size, _BEND_GRID.size).sum(axis=0)
+    return total / total.sum()
+
+
+def _posterior(pairs: Pairs, x_target: float, grid: _Grid, prior: SlopePrior) -> tuple[np.ndarray, np.ndarray,
+                                                                                      np.ndarray]:
+    """At each component: posterior mean of (a, b) [k, 2] and the mean and variance of a + b x_target [k]."""
     x = pairs.log_n - pairs.top_log_n
     design = np.stack([np.ones_like(x), x], axis=1)
-    gram, moment = design.T @ design, design.T @ pairs.gap
-    inv_var = 1.0 / sigmas**2
-    precision = gram[None] * inv_var[:, None, None] + np.diag([1.0 / _LEVEL_PRIOR_SD**2, 1.0 / prior.sd**2])[None]
+    cov_y = _covariances(pairs, grid)
+    whitened = np.linalg.solve(cov_y, np.broadcast_to(design, (cov_y.shape[0], *design.shape)))  # [k, n, 2]
+    gram = np.einsum("ni,knj->kij", design, whitened)
+    moment = np.einsum("kni,n->ki", whitened, pairs.gap)
+    precision = gram + np.diag([1.0 / _LEVEL_PRIOR_SD**2, 1.0 / prior.sd**2])[None]
     cov = np.linalg.inv(precision)
-    rhs = moment[None] * inv_var[:, None] + np.array([0.0, prior.mean / prior.sd**2])[None]
+    rhs = moment + np.array([0.0, prior.mean / prior.sd**2])[None]
     coef = np.einsum("kij,kj->ki", cov, rhs)
     at = np.array([1.0, x_target])
     return coef, coef @ at, np.einsum("i,kij,j->k", at, cov, at)
@@ -157,9 +209,12 @@ def value_design(design: Ladder, baseline: Ladder, *, level: float = 0.8, popula
                                        s.pooled_dof_cap)
     prior = slope_prior(others, pooled.sd, s.slope_prior_sd, s.slope_prior_weight, s.slope_sd_floor)
     x_target = math.log(n_target) - pairs.top_log_n
-    sigmas, weights = _noise_posterior(pairs, prior, noise_prior)
-    coef, means, variances = _posterior(pairs, x_target, sigmas, prior)
-    variances = variances + (sigmas**2 if s.interval == "measurement" else 0.0)
+    grid = _grid(noise_prior, bend_prior(others, prior, noise_prior))
+    weights = _weights(_log_evidence(pairs, prior, grid) + grid.log_prior)
+    coef, means, variances = _posterior(pairs, x_target, grid, prior)
+    sigmas = grid.sigmas
+    # The path bends on beyond the top rung as it did below it: part of the true gap's uncertainty.
+    variances = variances + grid.bends**2 * max(x_target, 0.0) + (sigmas**2 if s.interval == "measurement" else 0.0)
     gap = _Mixture(means, np.sqrt(variances), weights)
     mean, var = gap.mean, gap.var
     slope = float(weights @ coef[:, 1])
@@ -184,4 +239,4 @@ def value_design(design: Ladder, baseline: Ladder, *, level: float = 0.8, popula
         n_target=n_target, extrapolation=x_target, measured_gap=float(pairs.gap[top].mean()), noise_sd=noise_sd,
         noise_dof=noise_prior.dof + residual_ss(pairs)[1], slope=slope, slope_prior_mean=prior.mean,
         slope_prior_sd=prior.sd,
-        n_pairs=int(pairs.gap.size), rungs=pairs.rungs, forecasts=_forecast_words(s, n_target), **law_fields)
+        n_pairs=int(pairs.gap.size), rungs=pairs.rungs, forecasts=_forecast_words(s, n_target, x_target), **law_fields)

@@ -15,6 +15,7 @@ from pathlib import Path
 from openevolve.config import DatabaseConfig
 from openevolve.database import Program, ProgramDatabase
 
+from openevolve_genesys.scaling.settings import ValueSettings
 from openevolve_genesys.selection.records import DesignRecord
 from openevolve_genesys.selection.valuation import Valuer
 
@@ -23,11 +24,11 @@ RECORDS_FILE = "genesys_records.json"
 
 class GenesysDatabase(ProgramDatabase):
     def __init__(self, config: DatabaseConfig, *, baseline_id: str = "baseline", target_n: float = 0.0,
-                 noise_sd: float = 0.005, slope_prior_sd: float = 0.02, confidence_threshold: float = 0.5):
+                 valuation: ValueSettings = ValueSettings(), confidence_threshold: float = 0.5):
         # Set before ProgramDatabase.__init__, which loads config.db_path (and so our records) if it exists.
         self.baseline_id = baseline_id
         self.records: dict[str, DesignRecord] = {}
-        self._valuation = {"target_n": target_n, "noise_sd": noise_sd, "slope_prior_sd": slope_prior_sd}
+        self._valuation = {"target_n": target_n, "settings": valuation}
         self._valuer: Valuer | None = None
         self.confidence_threshold = confidence_threshold
         super().__init__(config)
@@ -39,7 +40,9 @@ class GenesysDatabase(ProgramDatabase):
         self.update_record(record)
 
     def update_record(self, record: DesignRecord) -> None:
-        """Store the record and value it; a change to the baseline revalues every design."""
+        """Store the record and value it; a change to the baseline revalues every design. Others keep the
+        value they had (their population prior moves a little with each design; revaluing all on every
+        update would cost the square of the run's size)."""
         self.records[record.id] = record
         if record.id == self.baseline_id:
             self._valuer = Valuer.for_baseline(record, **self._valuation)
@@ -52,7 +55,7 @@ class GenesysDatabase(ProgramDatabase):
     def _value(self, record: DesignRecord) -> None:
         if self._valuer is None:
             return
-        self._valuer.value(record)
+        self._valuer.value(record, self.records.values())
         program = self.programs.get(record.id)
         if program is not None:
             program.metrics.update(combined_score=record.utility, confidence=record.confidence,
@@ -65,6 +68,16 @@ class GenesysDatabase(ProgramDatabase):
         valued = [r for r in self.records.values() if r.valid and r.utility is not None]
         confident = [r for r in valued if r.confidence >= self.confidence_threshold]
         return max(confident or valued, key=lambda r: (r.utility, r.confidence), default=None)
+
+    def valuation_summary(self) -> dict | None:
+        """What the run's valuations rest on, for summary.json: the target, what is forecast, and the noise and
+        slope prior measured from the population (read off the best design's valuation; shared by all)."""
+        best = self.best_design()
+        forecast = best.forecast if best is not None else None
+        if not forecast:
+            return None
+        keys = ("n_target", "forecasts", "noise_sd", "noise_dof", "slope_prior_mean", "slope_prior_sd", "level")
+        return {k: forecast.get(k) for k in keys}
 
     def save(self, path: str | None = None, iteration: int = 0) -> None:
         """OpenEvolve's checkpoint, then the records beside it (atomically), then the best program."""

@@ -10,7 +10,7 @@ the baseline or none does.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Iterable
+from typing import Iterable, Literal
 
 import numpy as np
 
@@ -24,24 +24,39 @@ class Quadrant(str, Enum):
     VERIFY_EXPLORE = "verify_explore"
 
 
-def utility_threshold(records: Iterable[DesignRecord], quantile: float) -> float:
-    utilities = [r.utility for r in records if r.valid and r.utility is not None]
-    return float(np.quantile(utilities, quantile)) if utilities else 0.0
+RankBy = Literal["mean", "p_better", "lower"]
+RANK_BY: tuple[str, ...] = ("mean", "p_better", "lower")
 
 
-def quadrant(record: DesignRecord, utility_cut: float, confidence_cut: float) -> Quadrant:
-    high_utility = record.utility is not None and record.utility >= utility_cut
+def rank_value(record: DesignRecord, rank_by: RankBy = "mean") -> float | None:
+    """What "high utility" means: the forecast gap's mean, the probability it is positive, or its interval's
+    lower end (a design verified at few rungs has a wide interval, so "lower" and "p_better" favour evidence)."""
+    if record.utility is None:
+        return None
+    if rank_by == "mean" or record.forecast is None:
+        return record.utility
+    return float(record.forecast["p_better"] if rank_by == "p_better" else record.forecast["low"])
+
+
+def utility_threshold(records: Iterable[DesignRecord], quantile: float, rank_by: RankBy = "mean") -> float:
+    values = [rank_value(r, rank_by) for r in records if r.valid and r.utility is not None]
+    return float(np.quantile(values, quantile)) if values else 0.0
+
+
+def quadrant(record: DesignRecord, utility_cut: float, confidence_cut: float, rank_by: RankBy = "mean") -> Quadrant:
+    value = rank_value(record, rank_by)
+    high_utility = value is not None and value >= utility_cut
     high_confidence = record.confidence >= confidence_cut
     if high_utility:
         return Quadrant.DESIGN_EXPLOIT if high_confidence else Quadrant.VERIFY_EXPLOIT
     return Quadrant.DESIGN_EXPLORE if high_confidence else Quadrant.VERIFY_EXPLORE
 
 
-def split(records: Iterable[DesignRecord], utility_cut: float,
-          confidence_cut: float) -> dict[Quadrant, list[DesignRecord]]:
+def split(records: Iterable[DesignRecord], utility_cut: float, confidence_cut: float,
+          rank_by: RankBy = "mean") -> dict[Quadrant, list[DesignRecord]]:
     """Valid designs by quadrant (every quadrant present, possibly empty)."""
     groups: dict[Quadrant, list[DesignRecord]] = {q: [] for q in Quadrant}
     for record in records:
         if record.valid:
-            groups[quadrant(record, utility_cut, confidence_cut)].append(record)
+            groups[quadrant(record, utility_cut, confidence_cut, rank_by)].append(record)
     return groups

@@ -17,7 +17,7 @@ from typing import Any, Collection, Iterable, Mapping, Sequence
 from openevolve_genesys.selection.annealing import SCHEDULES, exploration_probability
 from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
 from openevolve_genesys.selection.credit import CreditSettings, advise
-from openevolve_genesys.selection.quadrants import Quadrant, split, utility_threshold
+from openevolve_genesys.selection.quadrants import RANK_BY, Quadrant, rank_value, split, utility_threshold
 from openevolve_genesys.selection.records import DesignRecord
 from openevolve_genesys.strict import build
 
@@ -37,8 +37,7 @@ class SelectorSettings:
     explore_end: float = 0.1
     utility_quantile: float = 0.5  # designs at or above this quantile of utility count as high utility
     confidence_threshold: float = 0.5
-    noise_sd: float = 0.005  # seed-to-seed sd of a rung's ln final loss (the paired gap has sqrt(2) of it)
-    slope_prior_sd: float = 0.02  # prior sd of how a design's ln-loss gap to the baseline changes per e-fold of N
+    rank_by: str = "mean"  # what ranks designs: the forecast gap's mean, p_better, or the interval's lower end
     halving_ratio: float = 3.0  # successive halving: rung i verifies ~1/ratio^i of the designs
     min_per_rung: int = 1
     verify_share: float = 0.5  # fraction of compute (seconds) spent on verification beyond the first rung
@@ -59,7 +58,7 @@ class SelectorSettings:
             (0 <= self.explore_start <= 1 and 0 <= self.explore_end <= 1, "explore_start/end must be in [0, 1]"),
             (0 <= self.utility_quantile <= 1, "utility_quantile must be in [0, 1]"),
             (0 <= self.confidence_threshold <= 1, "confidence_threshold must be in [0, 1]"),
-            (self.noise_sd > 0 and self.slope_prior_sd > 0, "noise_sd and slope_prior_sd must be positive"),
+            (self.rank_by in RANK_BY, f"rank_by must be one of {RANK_BY}, got {self.rank_by!r}"),
             (self.halving_ratio > 1, "halving_ratio must exceed 1"),
             (self.min_per_rung >= 0, "min_per_rung must be >= 0"),
             (0 <= self.verify_share < 1, "verify_share must be in [0, 1)"),
@@ -124,7 +123,7 @@ class GenesysSelector:
                       pending_units: Iterable[str] = (), pending_models: Iterable[str] = ()) -> DesignChoice:
         """``pending_units``/``pending_models``: those of design attempts still running (used by credit only)."""
         s = self.settings
-        groups = split(records.values(), self._utility_cut(records), s.confidence_threshold)
+        groups = split(records.values(), self._utility_cut(records), s.confidence_threshold, s.rank_by)
         advice = None
         probability = self.explore_probability(progress)
         if s.credit:
@@ -137,7 +136,7 @@ class GenesysSelector:
         quadrant = next((q for q in order if groups[q]), None)
         if quadrant is None:  # nothing is confident yet: the best-valued design, else the baseline
             valued = [r for r in records.values() if r.valid and r.utility is not None]
-            seed = max(valued, key=lambda r: r.utility).id if valued else baseline_id
+            seed = max(valued, key=self._rank).id if valued else baseline_id
         elif quadrant is Quadrant.DESIGN_EXPLOIT:
             seed = self._rank_weighted(groups[quadrant]).id
         else:
@@ -152,11 +151,15 @@ class GenesysSelector:
         return DesignChoice(seed, unit, quadrant, references, library, instruction, advice.to_dict(), advice.model)
 
     def _utility_cut(self, records: Mapping[str, DesignRecord]) -> float:
-        return utility_threshold(records.values(), self.settings.utility_quantile)
+        return utility_threshold(records.values(), self.settings.utility_quantile, self.settings.rank_by)
+
+    def _rank(self, record: DesignRecord) -> float:
+        value = rank_value(record, self.settings.rank_by)
+        return -float("inf") if value is None else value
 
     def _rank_weighted(self, group: list[DesignRecord]) -> DesignRecord:
         """Higher utility, higher chance (weights 1/rank): exploit without collapsing onto one design."""
-        ranked = sorted(group, key=lambda r: r.utility, reverse=True)
+        ranked = sorted(group, key=self._rank, reverse=True)
         return self.rng.choices(ranked, weights=[1.0 / (i + 1) for i in range(len(ranked))])[0]
 
     # -- verification selection ------------------------------------------------------------------
@@ -174,7 +177,8 @@ class GenesysSelector:
                 candidates[record.id] = rung
         if not candidates:
             return None
-        groups = split((records[i] for i in candidates), self._utility_cut(records), s.confidence_threshold)
+        groups = split((records[i] for i in candidates), self._utility_cut(records), s.confidence_threshold,
+                       s.rank_by)
         explore = self.rng.random() < self.explore_probability(progress)
         order = ([Quadrant.VERIFY_EXPLORE, Quadrant.VERIFY_EXPLOIT] if explore
                  else [Quadrant.VERIFY_EXPLOIT, Quadrant.VERIFY_EXPLORE])
@@ -187,7 +191,7 @@ class GenesysSelector:
         group = groups[quadrant]
         # Lower rungs first (Genesys: scales are verified bottom-up), then by utility for exploit.
         if quadrant is not Quadrant.VERIFY_EXPLORE:
-            chosen = min(group, key=lambda r: (self.rungs.index(candidates[r.id]), -(r.utility or 0.0)))
+            chosen = min(group, key=lambda r: (self.rungs.index(candidates[r.id]), -self._rank(r)))
         else:
             chosen = self.rng.choice(group)
         return VerifyChoice(chosen.id, candidates[chosen.id], quadrant)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,9 @@ def prepare_stage(stage: StageSettings, base_dir: str | Path, *, profile: str | 
     ladder = _ladder(base, profile)
     depths = sorted({rung.n_layers for rung in ladder.rungs})
     baseline_n = max(r["n_params"] for r in base.baseline_rungs.values())
-    target = base.config.genesys.evaluator.target_n or 10.0 * baseline_n  # the base run's target scale
+    evaluator = base.config.genesys.evaluator
+    # the base run's target scale (its default: target_efolds e-folds above its largest rung)
+    target = evaluator.target_n or math.exp(evaluator.valuation.target_efolds) * baseline_n
     first = max(base.members, key=lambda m: -float("inf") if m.utility is None else m.utility).key
     freeze(base.members, folder / "pool")
     template = (folder / "template.py").resolve()

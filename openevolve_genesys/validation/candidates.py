@@ -110,7 +110,7 @@ def replay(events: list[dict[str, Any]], config: RunConfig) -> dict[str, DesignR
         logger.setLevel(logging.WARNING)
     try:
         database = GenesysDatabase(database_config, baseline_id=BASELINE_ID, target_n=g.evaluator.target_n,
-                                   noise_sd=g.selector.noise_sd, slope_prior_sd=g.selector.slope_prior_sd,
+                                   valuation=g.evaluator.valuation,
                                    confidence_threshold=g.selector.confidence_threshold)
         ledger = RunLedger(database, Accounting(requeue_limit=g.run.requeue_limit), max_attempts=0)
         for number, event in enumerate(events, start=1):

@@ -35,7 +35,9 @@ def test_the_baseline_against_itself_has_no_gap_and_is_confident():
 
 def test_a_constant_gap_is_carried_to_the_target_and_further_rungs_narrow_it():
     values = [value_design(ladder(law(N) - 0.05, k), BASE) for k in range(1, 5)]
-    assert all(v.low < 0.05 < v.high and v.p_better > 0.99 for v in values)
+    assert all(v.low < 0.05 < v.high for v in values)
+    # One rung says nothing about how the gap bends beyond it: the prior's tail keeps p_better a little lower.
+    assert values[0].p_better > 0.98 and all(v.p_better > 0.99 for v in values[1:])
     widths = [v.high - v.low for v in values]
     assert widths[-1] < widths[0]
     assert [v.extrapolation for v in values] == pytest.approx([1 + math.log(N[-1] / n) for n in N])
@@ -55,10 +57,10 @@ def test_a_law_with_zero_residual_dof_is_never_exact():
     """Three rungs and three parameters: the law's priors and noise keep its forecast uncertain, and with the
     law's own extrapolation error stated the interval covers the held-out measured r3 of a real baseline."""
     three = {f"r{i}": (N[i], [SMOKE[i]]) for i in range(3)}
-    v = value_design(three, three, target_n=N[3])
+    v = value_design(three, three, target_n=N[3], law_extrapolation_sd=0.0)
     assert v.baseline_loss_sd > 0.01 and v.loss_high - v.loss_low > 0.02
-    wide = value_design(three, three, target_n=N[3], law_extrapolation_sd=0.03)
-    assert wide.loss_low <= SMOKE[3] <= wide.loss_high
+    wide = value_design(three, three, target_n=N[3])  # the default states the law's own extrapolation error
+    assert wide.loss_low <= SMOKE[3] <= wide.loss_high and wide.baseline_loss_sd > v.baseline_loss_sd
     exact = ladder(law(N), 3)
     assert value_design(exact, exact).baseline_loss_sd > 0.0
 

@@ -10,7 +10,7 @@ from hand_records import baseline, record
 def filled(tmp_path):
     db = GenesysDatabase(DatabaseConfig(random_seed=1))
     db.add_design(Program(id="baseline", code="# baseline"), baseline())
-    db.add_design(Program(id="good", code="# good", parent_id="baseline", iteration_found=1), record("good", 0.97, 2))
+    db.add_design(Program(id="good", code="# good", parent_id="baseline", iteration_found=1), record("good", 0.97, 4))
     db.add_design(Program(id="bad", code="# bad", parent_id="baseline", iteration_found=2),
                   record("bad", outcome="invalid"))
     return db
@@ -25,6 +25,7 @@ def test_designs_are_valued_and_the_best_is_tracked(tmp_path):
 
 def test_a_verification_updates_the_value(tmp_path):
     db = filled(tmp_path)
+    db.update_record(record("good", 0.97, 2))
     before = db.records["good"].confidence
     more = record("good", 0.97, 4)
     db.update_record(more)

@@ -1,7 +1,11 @@
+import types
+
 import pytest
 
+from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
+from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.selection.valuation import Valuer
-from hand_records import baseline, record
+from hand_records import SIZES, baseline, record
 
 
 def test_the_baseline_has_zero_utility_and_high_confidence():
@@ -18,9 +22,9 @@ def test_a_better_design_has_positive_utility_and_confidence_grows_with_rungs():
     for rungs in range(1, 5):
         design = record("d", 0.98, rungs)
         valuer.value(design)
-        values.append((design.utility, design.confidence))
-    assert all(u > 0 for u, _ in values)
-    confidences = [c for _, c in values]
+        values.append((design.utility, design.confidence, design.forecast["p_better"]))
+    assert all(u > 0 and p > 0.99 for u, _, p in values)
+    confidences = [c for _, c, _ in values]
     assert confidences[0] == pytest.approx(0.0, abs=1e-9)  # the smallest rung alone: all prior
     assert confidences == sorted(confidences) and confidences[-1] > 0.8
 
@@ -40,15 +44,32 @@ def test_a_failed_design_has_no_value():
     assert design.utility is None and design.confidence == 0.0
 
 
-def test_without_three_baseline_sizes_the_measured_gap_is_used_with_no_confidence():
-    short = record("baseline", 1.0, rungs=2, parent=None)
-    valuer = Valuer.for_baseline(short)
-    design = record("d", 0.99, 2)
-    valuer.value(design)
-    assert design.utility == pytest.approx(0.01 * short.rungs["r1"].loss)
-    assert design.confidence == 0.0
-
-
 def test_a_baseline_without_rungs_is_refused():
     with pytest.raises(ValueError, match="no verified rung"):
         Valuer.for_baseline(record("baseline", outcome="crashed"))
+
+
+def test_the_population_moves_a_one_rung_forecast():
+    valuer = Valuer.for_baseline(baseline())
+    alone, informed = record("d", 0.98, 1), record("d", 0.98, 1)
+    valuer.value(alone)
+    valuer.value(informed, [record(f"p{i}", 0.96 + 0.002 * i, 4) for i in range(6)])
+    assert informed.utility != pytest.approx(alone.utility, abs=1e-6)
+
+
+def as_rungs(design):
+    return {name: {"rung": name, "n_params": r.n_params, "final_eval_loss": r.loss} for name, r in design.rungs.items()}
+
+
+@pytest.mark.parametrize("rungs", [1, 2, 4])
+def test_the_evaluator_and_the_selector_report_the_same_utility(rungs):
+    """One scoring function: OpenEvolve's combined_score and the selector's utility agree on the same records
+    (the selector with no population, which the evaluator never has)."""
+    base, design = baseline(), record("d", 0.985, rungs)
+    Valuer.for_baseline(base).value(design)
+    scorer = types.SimpleNamespace(settings=EvaluatorSettings())  # _score reads only the settings
+    metrics = ScalingLawEvaluator._score(scorer, as_rungs(design), as_rungs(base))
+    assert metrics["combined_score"] == pytest.approx(design.utility, rel=1e-12)
+    assert metrics["confidence"] == pytest.approx(design.confidence, rel=1e-12)
+    assert metrics["forecast_low"] < metrics["forecast"] < metrics["forecast_high"]
+    assert metrics["target_n"] == pytest.approx(2.718281828 * SIZES["r3"], rel=1e-6)

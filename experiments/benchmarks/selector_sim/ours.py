@@ -5,8 +5,9 @@ at most ``verify_share`` of the compute seconds; ``select_verification`` picks (
 the successive-halving budgets, and when it returns None (or the job does not fit) a design attempt is
 made from ``select_design``'s seed at its unit. The annealing clock is the share of the compute budget
 spent (the live run's is the share of attempts, which a compute budget does not fix in advance).
-Settings are ``SelectorSettings()``'s defaults, which the shipped configs use, with ``noise_sd`` equal to
-the landscape's (the live run measures it). The reported design is ``GenesysDatabase.best_design()``.
+Settings are ``SelectorSettings()``'s and ``ValueSettings()``'s defaults, which the shipped configs use: the
+valuation measures the landscape's noise from the baseline and the population as a live run does. The
+reported design is ``GenesysDatabase.best_design()``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ from selector_sim.trial import BASELINE, RunResult, Trial
 BASELINE_ID = "baseline"
 
 
-def run(trial: Trial, settings: SelectorSettings | None = None) -> RunResult:
+def ranked_by(rank_by: str):
+    """Method (a) with ``selector.rank_by`` set to ``rank_by``, reported under ``ours_<rank_by>``."""
+    return lambda trial: run(trial, SelectorSettings(rank_by=rank_by), name=f"ours_{rank_by}")
+
+
+def run(trial: Trial, settings: SelectorSettings | None = None, name: str = "ours") -> RunResult:
     land = trial.landscape
-    settings = settings or SelectorSettings(noise_sd=max(land.spec.noise_sd, 1e-4))
+    settings = settings or SelectorSettings()
     db, selector = start(trial, settings)
     while True:
         if verify_if_due(trial, selector, db, settings.verify_share):
@@ -43,14 +49,13 @@ def run(trial: Trial, settings: SelectorSettings | None = None) -> RunResult:
                               iteration_found=trial.attempts), record)
 
     best = db.best_design()
-    return trial.result("ours", _design(best.id) if best is not None else BASELINE)
+    return trial.result(name, _design(best.id) if best is not None else BASELINE)
 
 
 def start(trial: Trial, settings: SelectorSettings) -> tuple[GenesysDatabase, GenesysSelector]:
     """The database holding the baseline, and the selector, as a live run builds them."""
     land = trial.landscape
     db = GenesysDatabase(DatabaseConfig(random_seed=trial.seed), baseline_id=BASELINE_ID, target_n=land.target_n,
-                         noise_sd=settings.noise_sd, slope_prior_sd=settings.slope_prior_sd,
                          confidence_threshold=settings.confidence_threshold)
     selector = GenesysSelector(settings, list(land.rungs), list(land.units),
                                rng=random.Random(int(trial.rng.integers(2**31))))
