@@ -179,8 +179,9 @@ def test_a_design_rate_is_cached_apart_and_compared_with_the_baseline_at_its_own
     assert result.metrics["learning_rate"] == RATE and result.metrics["baseline_learning_rate"] == 2 * RATE
     assert baseline.metrics["learning_rate"] == 2 * RATE
     assert baseline.rungs["r0"]["final_eval_loss"] == entries[2 * RATE]["final_eval_loss"]
+    # One rung is no slope evidence: the utility is the measured gap (persistence), up to the level prior's pull.
     assert result.metrics["combined_score"] == pytest.approx(
-        baseline.rungs["r0"]["final_eval_loss"] - result.rungs["r0"]["final_eval_loss"])
+        baseline.rungs["r0"]["final_eval_loss"] - result.rungs["r0"]["final_eval_loss"], rel=1e-3)
     assert calls[-1]["baseline_tokens_per_second"] == {n: r["tokens_per_second"] for n, r in baseline.rungs.items()}
     assert calls[-1]["profile_overrides"]["train"]["learning_rate"] == RATE
     assert calls[-1]["env"]["GENESYS_SLOT"] == "7"  # an engine slot's pinning reaches the child
