@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Callable, NamedTuple, Sequence
 
 import jax
-import numpy as np
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from openevolve_genesys.evaluation.program import ProgramError
@@ -45,13 +45,16 @@ def _build(build_mixer: Callable, d_model: int, n_heads: int, seed: int = 0) -> 
                                         f"{type(err).__name__}: {err}") from None
 
 
+def _runtime_error(x: jax.Array, err: Exception) -> ProgramError:
+    return ProgramError("runtime", f"mixer(x) with x of shape {tuple(x.shape)} raised {type(err).__name__}: {err}")
+
+
 def _shape_of(mixer: nnx.Module, x: jax.Array) -> jax.ShapeDtypeStruct:
     """What ``mixer(x)`` returns, by tracing only; an exception in evolved code is a named runtime failure."""
     try:
         return nnx.eval_shape(lambda m, inp: m(inp), mixer, x)
     except Exception as err:
-        raise ProgramError("runtime", f"mixer(x) with x of shape {tuple(x.shape)} raised "
-                                      f"{type(err).__name__}: {err}") from None
+        raise _runtime_error(x, err) from None
 
 
 def check_mixer(build_mixer: Callable, settings: CheckSettings = CheckSettings(),
@@ -86,18 +89,17 @@ def _check_one(build_mixer: Callable, settings: CheckSettings) -> None:
                                     f"got {getattr(y, 'shape', type(y).__name__)}")
     if y.dtype != x.dtype:
         raise ProgramError("dtype", f"the mixer must return the input dtype {x.dtype}, got {y.dtype}")
+    t = s.seq_len // 2
     try:
-        probe = _probe(mixer, x, s.seq_len // 2, rng)
+        probe = _probe(mixer, x, t, rng)
     except Exception as err:  # traced once for the shape, evolved code can still fail where values matter
-        raise ProgramError("runtime", f"mixer(x) with x of shape {tuple(x.shape)} raised "
-                                      f"{type(err).__name__}: {err}") from None
+        raise _runtime_error(x, err) from None
     if not bool(probe.finite_output):
         raise ProgramError("non_finite", "the mixer's output has NaN or Inf on a standard normal input; "
                                          "mask with a large finite negative, keep decays in log space, add eps")
     if not bool(probe.finite_grads):
         raise ProgramError("non_finite_grad", "gradients through the mixer have NaN or Inf "
                                               "(often sqrt/log/division at 0, or exp of an unbounded logit)")
-    t = s.seq_len // 2
     leak = float(probe.leak)
     if leak > s.causal_atol:
         raise ProgramError("causality", f"changing inputs after position {t} changed outputs at positions <= {t} "

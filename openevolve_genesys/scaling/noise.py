@@ -17,6 +17,8 @@ from scipy import stats
 
 from openevolve_genesys.scaling.ladder import Pairs, residual_ss
 
+_ROBUST_FROM = 3  # designs with residual dof from which the pooled noise is their median, not their sum
+
 
 @dataclass(frozen=True)
 class NoiseEstimate:
@@ -54,5 +56,3 @@ def pooled_noise(population: list[Pairs], prior_sd: float, prior_dof: float, run
             estimate = estimate.update(ss, d)
     return estimate, NoiseEstimate(estimate.sd, min(estimate.dof, max(cap, prior_dof)))
 
-
-_ROBUST_FROM = 3  # designs with residual dof from which the pooled noise is their median, not their sum

@@ -10,7 +10,7 @@ the baseline or none does.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Iterable, Literal
+from typing import Iterable, Literal, get_args
 
 import numpy as np
 
@@ -25,7 +25,7 @@ class Quadrant(str, Enum):
 
 
 RankBy = Literal["mean", "p_better", "lower"]
-RANK_BY: tuple[str, ...] = ("mean", "p_better", "lower")
+RANK_BY: tuple[str, ...] = get_args(RankBy)
 
 
 def rank_value(record: DesignRecord, rank_by: RankBy = "mean") -> float | None:

@@ -17,7 +17,8 @@ from typing import Any, Collection, Iterable, Mapping, Sequence
 from openevolve_genesys.selection.annealing import SCHEDULES, exploration_probability
 from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
 from openevolve_genesys.selection.credit import CreditSettings, advise
-from openevolve_genesys.selection.quadrants import RANK_BY, Quadrant, rank_value, split, utility_threshold
+from openevolve_genesys.selection.quadrants import (RANK_BY, Quadrant, RankBy, rank_value, split,
+                                                   utility_threshold)
 from openevolve_genesys.selection.records import DesignRecord
 from openevolve_genesys.strict import build
 
@@ -37,7 +38,7 @@ class SelectorSettings:
     explore_end: float = 0.1
     utility_quantile: float = 0.5  # designs at or above this quantile of utility count as high utility
     confidence_threshold: float = 0.5
-    rank_by: str = "mean"  # what ranks designs: the forecast gap's mean, p_better, or the interval's lower end
+    rank_by: RankBy = "mean"  # what ranks designs: the forecast gap's mean, p_better, or the interval's lower end
     halving_ratio: float = 3.0  # successive halving: rung i verifies ~1/ratio^i of the designs
     min_per_rung: int = 1
     verify_share: float = 0.5  # fraction of compute (seconds) spent on verification beyond the first rung
