@@ -10,49 +10,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-import jax
-
-from openevolve_genesys.config import ConfigError, RunConfig, configured_log_level, load_run_config
+from openevolve_genesys.config import ConfigError, configured_log_level, load_run_config
+from openevolve_genesys.profile_choice import resolve_profile
 from openevolve_genesys.training.profiles import PROFILES
 
 log = logging.getLogger("openevolve_genesys")
-
-
-def controller_backend() -> str:
-    """JAX's backend as the controller sees it, without the controller reserving accelerator memory.
-
-    On its first use JAX preallocates 75% of a GPU; the controller only asks which backend exists, and
-    the evaluations it starts on the same device need that memory. Its own setting is not inherited by
-    the evaluations, which start later with the environment as the user left it."""
-    key = "XLA_PYTHON_CLIENT_PREALLOCATE"
-    ours = key not in os.environ
-    if ours:
-        os.environ[key] = "false"
-    try:
-        return jax.default_backend()
-    finally:
-        if ours:
-            os.environ.pop(key, None)
-
-
-def resolve_profile(config: RunConfig, requested: str | None) -> RunConfig:
-    """--profile wins; without an accelerator the CPU `smoke` profile replaces the config's, said in one line."""
-    settings = config.genesys.evaluator
-    if requested:
-        profile = requested
-    elif controller_backend() == "cpu" and settings.profile != "smoke":
-        log.info("no accelerator found: using the CPU 'smoke' profile instead of %r (pass --profile %s to force it)",
-                 settings.profile, settings.profile)
-        profile = "smoke"
-    else:
-        profile = settings.profile
-    evaluator = dataclasses.replace(settings, profile=profile)
-    return dataclasses.replace(config, genesys=dataclasses.replace(config.genesys, evaluator=evaluator))
 
 
 def run(config_path: str, *, iterations: int | None = None, output: str | None = None, resume: bool = False,

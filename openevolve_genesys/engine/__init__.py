@@ -1,5 +1,23 @@
-"""Where evaluations run: the local engine (one slot per device or CPU share) or Ray, behind one interface."""
+"""Where evaluations run: the local engine (one slot per device or CPU share) or Ray, behind one interface.
 
-from openevolve_genesys.engine.base import Engine, EngineSettings, make_engine
+Each engine module imports only the interface (base.py); the choice between them lives here, above both.
+Ray itself is imported only when a Ray engine starts."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from openevolve_genesys.engine.base import Engine, EngineSettings
+from openevolve_genesys.engine.local import LocalEngine
+from openevolve_genesys.engine.ray_engine import RayEngine
+from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 
 __all__ = ["Engine", "EngineSettings", "make_engine"]
+
+
+def make_engine(settings: EngineSettings, evaluator: ScalingLawEvaluator, workers: int,
+                devices: Sequence[str] = ()) -> Engine:
+    """``devices`` (``genesys.devices``) pins the local engine's slots, one per device."""
+    if settings.kind == "ray":
+        return RayEngine(settings, evaluator, workers)
+    return LocalEngine(evaluator, devices, workers)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
-from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
+from openevolve_genesys.evaluation.evaluator import Evaluation
 from openevolve_genesys.strict import build, check_choice
 
 KINDS = ("local", "ray")
@@ -64,15 +64,3 @@ class EngineSettings:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], where: str = "genesys.engine") -> "EngineSettings":
         return build(cls, raw, where)
-
-
-def make_engine(settings: EngineSettings, evaluator: ScalingLawEvaluator, workers: int,
-                devices: Sequence[str] = ()) -> Engine:
-    """``devices`` (``genesys.devices``) pins the local engine's slots, one per device."""
-    if settings.kind == "ray":
-        from openevolve_genesys.engine.ray_engine import RayEngine
-
-        return RayEngine(settings, evaluator, workers)
-    from openevolve_genesys.engine.local import LocalEngine
-
-    return LocalEngine(evaluator, devices, workers)

@@ -96,7 +96,7 @@ def prepare_stage(stage: StageSettings, base_dir: str | Path, *, profile: str | 
 def _ladder(base: BaseRun, profile: str | None) -> Any:
     """The base run's ladder (the requested profile, else the base config's as the CLI resolves it), checked
     against the base baseline's recorded rungs so that the stage is scored on the same ladder."""
-    from openevolve_genesys.cli import resolve_profile
+    from openevolve_genesys.profile_choice import resolve_profile
     from openevolve_genesys.evaluation.checks import check_parameter_budget
     from openevolve_genesys.training.model import CausalSelfAttention
     from openevolve_genesys.training.profiles import get_profile
