@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -27,7 +26,8 @@ from openevolve_genesys.evaluation.program import framework_path
 from openevolve_genesys.evaluation.sandbox import run_in_sandbox
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.evaluation.timing import job_timing
-from openevolve_genesys.evaluation.tuning import TuneResult, TuneSettings, tune_rung
+from openevolve_genesys.evaluation.results import Evaluation, TuneResult
+from openevolve_genesys.evaluation.tuning import TuneSettings, tune_rung
 from openevolve_genesys.scaling.fit import fit_summary
 from openevolve_genesys.scaling.value import value_design
 from openevolve_genesys.training.profiles import LadderProfile, TrainConfig, get_profile
@@ -36,16 +36,6 @@ from openevolve_genesys.training.runtime import cache_root
 log = logging.getLogger(__name__)
 
 INVALID_SCORE = -1000.0  # what OpenEvolve ranks a design that produced no valid result by
-
-
-@dataclass
-class Evaluation:
-    outcome: str  # ok | invalid | timeout | crashed
-    metrics: dict[str, Any]
-    artifacts: dict[str, Any] = field(default_factory=dict)
-    rungs: dict[str, dict[str, Any]] = field(default_factory=dict)  # rung name -> RungResult dict
-    tune: TuneResult | None = None  # the learning-rate sweep run in the same job (``evaluate(tune=...)``)
-    timing: dict[str, float] = field(default_factory=dict)  # where the job's seconds went (``job.Timing``)
 
 
 class ScalingLawEvaluator:

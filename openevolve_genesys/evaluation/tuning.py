@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
+from openevolve_genesys.evaluation.results import Evaluation, TuneResult, TuneTrial
 from openevolve_genesys.strict import build
 
 if TYPE_CHECKING:
-    from openevolve_genesys.evaluation.evaluator import Evaluation
     from openevolve_genesys.training.profiles import LadderProfile
 
 # Failed checks that another learning rate may fix. Any other failure (a static check, a timeout, a
@@ -87,48 +87,6 @@ class TuneSettings:
         return sum(n for _, n in self.rounds())
 
 
-@dataclass(frozen=True)
-class TuneTrial:
-    learning_rate: float
-    loss: float | None  # final eval loss at the tune rung; None when the trial failed
-    outcome: str  # the evaluation's outcome: ok, invalid, timeout, crashed
-    seconds: float
-    cache_hit: str | None  # "code" or "functional" when answered from the fitness cache
-    steps: int = 0
-    check: str | None = None  # the failed check's kind, when the outcome is not ok
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class TuneResult:
-    best_learning_rate: float
-    trials: tuple[TuneTrial, ...]
-    seconds: float
-    base_learning_rate: float = 0.0  # the profile's rate the grid multiplies
-    tuned: bool = True  # False: best_learning_rate is the profile's rate because no trial could decide
-    note: str = ""
-    target: Mapping[str, Any] = field(default_factory=dict)  # the cheap target: rung and train changes
-
-    @property
-    def trained(self) -> int:
-        """Trials that ran in the sandbox (what the tune budget is charged)."""
-        return sum(t.cache_hit is None for t in self.trials)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"best_learning_rate": self.best_learning_rate, "base_learning_rate": self.base_learning_rate,
-                "tuned": self.tuned, "note": self.note, "seconds": self.seconds,
-                "trained": self.trained, "target": dict(self.target), "trials": [t.to_dict() for t in self.trials]}
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> "TuneResult":
-        """The inverse of ``to_dict``, for a run resumed from its history."""
-        trials = tuple(TuneTrial(**t) for t in raw.get("trials", ()))
-        return cls(raw["best_learning_rate"], trials, raw.get("seconds", 0.0), raw.get("base_learning_rate", 0.0),
-                   raw.get("tuned", True), raw.get("note", ""), dict(raw.get("target", {})))
-
-
 class TuneBudget:
     """Counts the trials a run trained, and refuses a sweep that might overrun ``limit`` (0 = unlimited).
 
@@ -165,7 +123,7 @@ class TuneBudget:
 
 
 class _Evaluates(Protocol):
-    def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> "Evaluation": ...
+    def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> Evaluation: ...
 
 
 def tune_rung(profile: "LadderProfile", settings: TuneSettings) -> str:
@@ -188,7 +146,7 @@ def trial_train(profile: "LadderProfile", settings: TuneSettings, fraction: floa
             "eval_interval": steps, "eval_tokens": max(1, round(train.eval_tokens * settings.eval_tokens_fraction))}
 
 
-TrialRunner = Callable[[float, Mapping[str, Any]], "TuneTrial"]  # (rate, TrainConfig changes) -> its trial
+TrialRunner = Callable[[float, Mapping[str, Any]], TuneTrial]  # (rate, TrainConfig changes) -> its trial
 
 
 def sweep(profile: "LadderProfile", settings: TuneSettings, run_trial: TrialRunner, *,
@@ -279,7 +237,7 @@ def tune_learning_rate(evaluator: Any, source: str, settings: TuneSettings, *, e
 
 def evaluate_tuned(runner: _Evaluates, profile: "LadderProfile", source: str, rungs: Sequence[str],
                    settings: TuneSettings, *, budget: TuneBudget | None = None,
-                   baseline_learning_rate: float | None = None, **options: Any) -> "Evaluation":
+                   baseline_learning_rate: float | None = None, **options: Any) -> Evaluation:
     """Sweep and train ``rungs`` at the winning rate in one sandboxed job (``tune.same_job``): one start-up,
     and one compile per rung shape serves every trial. The result's ``tune`` holds the sweep; when the
     budget refuses it, the design trains at the fallback rate with an untuned ``tune``."""
