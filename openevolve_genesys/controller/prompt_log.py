@@ -60,12 +60,7 @@ class PromptLog:
     def token_usage(self) -> TokenUsage | None:
         """The replies' tokens summed; None when no reply reported any."""
         reported = [r.usage for r in self.replies if r.usage is not None]
-        if not reported:
-            return None
-        total = reported[0]
-        for usage in reported[1:]:
-            total = total + usage
-        return total
+        return sum(reported[1:], reported[0]) if reported else None
 
     def to_dict(self) -> dict[str, Any]:
         """For history.jsonl: every reply with its own usage."""
