@@ -7,12 +7,15 @@ Stock OpenEvolve works with it as it is:
 ``evaluate(program_path)`` trains the whole ladder (the PyTorch prototype's behaviour); with
 ``evaluator.cascade_evaluation: true`` OpenEvolve calls ``evaluate_stage1`` (checks + the smallest
 rung(s)) and then ``evaluate_stage2`` (the rest). Settings come from the ``genesys:`` section of the
-YAML named by $GENESYS_CONFIG, else of the shipped ``configs/<framework>.yaml`` for the framework the program
-belongs to (recognised from its text outside the EVOLVE-BLOCK). With ``genesys.tune.enabled`` each
+``-c`` file (openevolve_genesys/stock.py: imported by openevolve-run's process, this file exports that path
+as $GENESYS_CONFIG for OpenEvolve's workers), else of the YAML $GENESYS_CONFIG names (set it where no
+openevolve-run command line exists, e.g. OpenEvolve's Python API), else of the shipped
+``configs/<framework>.yaml`` for the framework the program belongs to (recognised from its text outside the
+EVOLVE-BLOCK). The section's keys that only the ``openevolve`` command reads are ignored, said once. With ``genesys.tune.enabled`` each
 program, and the baseline once per worker process, first gets its own learning rate from a short sweep;
 the sweep's trials are cached, so stage 2 finds stage 1's rate without training again.
 
-    python evolution/evaluator.py --test [--framework NAME] [--profile smoke]
+    python evolution/evaluator.py --test [--framework NAME] [--profile smoke] [--config YAML]
 
 evaluates a framework's baseline and prints the per-rung losses and the fit.
 """
@@ -22,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -31,16 +33,17 @@ from openevolve.evaluation_result import EvaluationResult
 
 from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import FRAMEWORKS, ProgramError, detect_framework, framework_path
-from openevolve_genesys.evaluation.settings import load_settings
 from openevolve_genesys.evaluation.tuning import tune_learning_rate
-from openevolve_genesys.resources import shipped_config
+from openevolve_genesys.stock import export_config_option, stock_config_path, stock_settings
+from openevolve_genesys.strict import ConfigError
 
+# At import, in openevolve-run's own process, before its process pool starts (the pool copies the environment).
+export_config_option(sys.argv, __file__)
 
 
 @lru_cache(maxsize=None)
 def _evaluator(framework: str) -> ScalingLawEvaluator:
-    config = os.environ.get("GENESYS_CONFIG") or shipped_config(framework)
-    evaluator = ScalingLawEvaluator(load_settings(config, framework=framework))
+    evaluator = ScalingLawEvaluator(stock_settings(stock_config_path(framework), framework=framework))
     if evaluator.settings.tune.enabled:
         tune = tune_learning_rate(evaluator, evaluator.template, evaluator.settings.tune)
         evaluator.set_baseline_learning_rate(tune.best_learning_rate)
@@ -91,12 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--framework", default="coefficient_dynamics", choices=FRAMEWORKS)
     parser.add_argument("--profile", default=None, help="ladder profile (default: the config's)")
     parser.add_argument("--program", default=None, help="evaluate this program file instead of the baseline")
+    parser.add_argument("--config", default=None,
+                        help="run YAML (default: $GENESYS_CONFIG, else the framework's shipped config)")
     args = parser.parse_args(argv)
     if not (args.test or args.program):
         parser.error("give --test or --program PATH")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = os.environ.get("GENESYS_CONFIG") or shipped_config(args.framework)
-    settings = load_settings(config, framework=args.framework, profile=args.profile)
+    try:
+        config = Path(args.config) if args.config else stock_config_path(args.framework)
+        settings = stock_settings(config, framework=args.framework, profile=args.profile)
+    except ConfigError as err:
+        print(f"evaluator.py: {err}", file=sys.stderr)
+        return 2
     evaluator = ScalingLawEvaluator(settings)
     source = Path(args.program).read_text() if args.program else framework_path(args.framework).read_text()
     evaluation = evaluator.evaluate(source)

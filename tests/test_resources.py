@@ -6,7 +6,7 @@ import pytest
 
 from openevolve_genesys.config import load_run_config
 from openevolve_genesys.evaluation.program import FRAMEWORKS, framework_path
-from openevolve_genesys.resources import framework_file, shipped_config, shipped_configs
+from openevolve_genesys.resources import evaluation_file, framework_file, main, shipped_config, shipped_configs
 from openevolve_genesys.strict import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,3 +39,13 @@ def test_a_missing_config_names_the_shipped_ones(tmp_path, monkeypatch):
         load_run_config("other/matrix_mixer.yaml")
     with pytest.raises(ConfigError, match="does not exist"):
         load_run_config("matrix_mixr")
+
+
+def test_stock_openevolves_evaluation_file_ships_too_and_every_path_prints(capsys):
+    assert evaluation_file().resolve() == (ROOT / "evolution" / "evaluator.py").resolve()
+    assert main(["evaluator"]) == 0 and main(["framework", "matrix_mixer"]) == 0 and main(["config", "matrix_mixer"]) == 0
+    assert capsys.readouterr().out.split() == [str(evaluation_file()), str(framework_file("matrix_mixer")),
+                                               str(shipped_config("matrix_mixer"))]
+    with pytest.raises(SystemExit):
+        main(["framework", "matrix_mixr"])
+    assert "no shipped framework 'matrix_mixr'" in capsys.readouterr().err

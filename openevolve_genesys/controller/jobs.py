@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from openevolve_genesys.controller.accounting import classify_evaluation
 from openevolve_genesys.controller.answer import AnswerRules, child_from_answer, operator_name
+from openevolve_genesys.controller.prompt_log import Reply, TokenUsage
 from openevolve_genesys.engine import Engine
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import ProgramError
@@ -34,6 +35,7 @@ class DesignAttempt:
     quadrant: str | None = None  # the quadrant the seed came from (credit's explore/exploit arm)
     credit: dict[str, Any] | None = None  # what operator credit advised, when it is on
     response: str | None = None
+    replies: list[Reply] = field(default_factory=list)  # every answer to the prompt with its tokens, in order
     operator: str = ""
     child_code: str | None = None
     failure: str | None = None  # why no child was evaluated: llm_error, no_diff, no_change, outside_block
@@ -83,6 +85,11 @@ def tokens_received(llm: Any, model_index: int | None, error: BaseException | No
     return int(getattr(error, "tokens", 0) or 0)
 
 
+def usage_reported(llm: Any, model_index: int | None) -> TokenUsage | None:
+    """The tokens of this thread's last successful ``ask_llm`` as the client reported them (None: no count)."""
+    return TokenUsage.from_client(getattr(_client(llm, model_index), "last_usage", None))
+
+
 def _client(llm: Any, model_index: int | None) -> Any:
     return llm if model_index is None else llm.models[model_index]
 
@@ -107,6 +114,7 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
     error: Exception | None = None
     try:
         attempt.response = ask_llm(llm, attempt.prompt, llm_timeout, attempt.model_index)
+        attempt.replies.append(Reply(attempt.response, usage_reported(llm, attempt.model_index)))
     except LLMRequestRejected:
         raise  # 400/401/404: every attempt would fail the same way; the run stops with the endpoint's message
     except Exception as err:  # stalls, timeouts, HTTP errors, refused connections: classified below

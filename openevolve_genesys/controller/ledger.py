@@ -13,6 +13,7 @@ from typing import Any
 from openevolve.database import Program
 
 from openevolve_genesys.controller.accounting import Accounting
+from openevolve_genesys.controller.prompt_log import PromptLog
 from openevolve_genesys.evaluation.evaluator import Evaluation
 from openevolve_genesys.evaluation.hashing import code_hash
 from openevolve_genesys.selection.database import GenesysDatabase
@@ -60,6 +61,8 @@ class RunLedger:
                           iteration_found=event["attempt"], metrics=_numeric(event["metrics"]),
                           metadata={"operator": event["operator"], "outcome": event["outcome"]})
         self.database.add_design(program, record)
+        if event.get("prompt_log"):  # absent in histories older than prompt logs
+            self._log_prompt(event["id"], PromptLog.from_dict(event["prompt_log"]))
         rate = f", lr {record.learning_rate:.3g}" if record.learning_rate else ""
         log.info("attempt %d/%d: %s from %s -> %s (utility %s%s)", event["attempt"], self.max_attempts,
                  event["operator"], event["seed_id"][:8], event["outcome"],
@@ -91,6 +94,13 @@ class RunLedger:
         self._apply_tune(event)
         program = Program(id=BASELINE_ID, code=event["code"], iteration_found=0, metrics=_numeric(event["metrics"]))
         self.database.add_design(program, record)
+
+    def _log_prompt(self, program_id: str, prompt: PromptLog) -> None:
+        """Into OpenEvolve's ``Program.prompts`` of the checkpoints, in its shape, which its visualizer shows."""
+        usage = prompt.token_usage
+        self.database.log_prompt(program_id, prompt.template_key, {"system": prompt.system, "user": prompt.user},
+                                 responses=[r.text for r in prompt.replies],
+                                 token_usage=usage.to_dict() if usage else None)
 
     def _apply_tune(self, event: dict) -> None:
         tune = event.get("tune")  # absent in runs without tune mode and in histories older than it

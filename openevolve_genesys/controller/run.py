@@ -34,6 +34,7 @@ from openevolve_genesys.controller.history import RunLog, write_json_atomic
 from openevolve_genesys.controller.jobs import (DesignAttempt, Verification, charge_if_hanging, run_design_attempt,
                                                 run_verification)
 from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_text, short_artifacts
+from openevolve_genesys.controller.prompt_log import PromptLog, template_key
 from openevolve_genesys.controller.llm import llm_timeout, make_design_agent
 from openevolve_genesys.engine import make_engine
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
@@ -239,7 +240,9 @@ class GenesysRun:
                  "learning_rate": job.learning_rate, "tune": job.tune.to_dict() if job.tune else None,
                  "outcome": evaluation.outcome if evaluation else job.failure,
                  "rungs": evaluation.rungs if evaluation else {}, "metrics": evaluation.metrics if evaluation else {},
-                 "artifacts": short_artifacts(evaluation), **_times(evaluation), **self._retry_fate(job)}
+                 "artifacts": short_artifacts(evaluation), **_times(evaluation), **self._retry_fate(job),
+                 "prompt_log": PromptLog(template_key(self.answer_rules.rewrite), job.prompt["system"],
+                                         job.prompt["user"], tuple(job.replies)).to_dict()}
         self.history.append(event)
         self.ledger.apply(event)
         self._watch_endpoint(job)

@@ -73,24 +73,3 @@ class EvaluatorSettings:
 
         return Path(self.cache_path) if self.cache_path else cache_root() / "fitness.sqlite"
 
-
-def load_settings(path: str | Path, *, framework: str | None = None, profile: str | None = None) -> EvaluatorSettings:
-    """The evaluator settings of a run YAML's ``genesys:`` section, with optional overrides."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist; pass an existing YAML (see configs/) "
-                                "or set $GENESYS_CONFIG")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
-    section = dict(raw.get("genesys") or {})
-    if framework is not None:
-        section["framework"] = framework
-    if profile is not None:
-        section["profile"] = profile
-    try:
-        return EvaluatorSettings.from_dict(section)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: {err}") from None

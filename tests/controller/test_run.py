@@ -36,8 +36,8 @@ def test_an_offline_run_designs_verifies_and_keeps_the_best(tmp_path, framework)
     evaluated = [e for e in designs if e["outcome"] == "ok"]
     assert evaluated and all(e["code"] != template and ":" in e["operator"] for e in evaluated)
     # Every evaluated design has its smallest rung; verification took some beyond it.
-    records = json.loads(max((output / "checkpoints").glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[1]))
-                         .joinpath("genesys_records.json").read_text())["records"]
+    checkpoint = max((output / "checkpoints").glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[1]))
+    records = json.loads(checkpoint.joinpath("genesys_records.json").read_text())["records"]
     by_id = {r["id"]: r for r in records}
     assert all("r0" in by_id[e["id"]]["rungs"] for e in evaluated)
     assert any(len(r["rungs"]) >= 2 for r in records if r["id"] != "baseline")
@@ -47,6 +47,10 @@ def test_an_offline_run_designs_verifies_and_keeps_the_best(tmp_path, framework)
     best_code = template if best.id == "baseline" else next(e["code"] for e in designs if e["id"] == best.id)
     assert (output / "best_program.py").read_text() == best_code
     assert json.loads((output / "best_program_info.json").read_text())["id"] == best.id
+    # Each design's prompt and answer are in OpenEvolve's Program.prompts, as its visualizer reads them.
+    for e in evaluated:
+        prompt = json.loads((checkpoint / "programs" / f"{e['id']}.json").read_text())["prompts"]["diff_user"]
+        assert prompt["system"] and prompt["user"] and f"Operator: {e['operator']}" in prompt["responses"][0]
     if tune:
         _assert_tuned(config, output)
     _assert_timed(log, output)
