@@ -47,6 +47,7 @@ class Progress:
     last_at: float | None = None
     chunks: int = 0  # chunks that carried text: the token count of an attempt the server never counted
     usage: tuple[int, int] | None = None  # the server's own (prompt, completion) tokens, sent after the last chunk
+    accepted: bool = False  # the server answered the request with a stream (it has read, and bills, the prompt)
 
     @property
     def tokens(self) -> int:
