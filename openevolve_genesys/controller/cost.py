@@ -14,11 +14,10 @@ same cap it stops at once, with a larger one it goes on.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from openevolve_genesys.strict import ConfigError, build, field_names, reject_unknown
+from openevolve_genesys.strict import ConfigError, build, field_names, finite_number, reject_unknown
 
 PER_TOKENS = 1_000_000  # prices are per million tokens
 
@@ -33,7 +32,7 @@ class Price:
     def __post_init__(self) -> None:
         for name in ("prompt", "completion"):
             value = getattr(self, name)
-            if not _number(value) or value < 0:
+            if not finite_number(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0 (US dollars per million tokens), "
                                  f"got {value!r}")
 
@@ -54,7 +53,7 @@ class CostSettings:
         tokens, cost = self.max_total_tokens, self.max_cost
         if tokens is not None and (not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1):
             raise ValueError(f"max_total_tokens must be a whole number >= 1, or null for no cap; got {tokens!r}")
-        if cost is not None and (not _number(cost) or cost <= 0):
+        if cost is not None and (not finite_number(cost) or cost <= 0):
             raise ValueError(f"max_cost must be a number > 0 (US dollars), or null for no cap; got {cost!r}")
         if cost is not None and not self.prices:
             raise ValueError("max_cost needs prices: set genesys.cost.prices.<model>: {prompt: ..., "
@@ -106,6 +105,3 @@ class Spend:
         return (f"{self.prompt_tokens} prompt + {self.completion_tokens} completion = {self.total_tokens} tokens"
                 f"{about}, ${self.cost:.4f}")
 
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
