@@ -10,11 +10,10 @@ import pytest
 import yaml
 
 import openevolve_genesys
-from fault_server import FaultServer, Reply
+from fault_server import FaultServer
 from openevolve_genesys.config import load_run_config
 from openevolve_genesys.controller.breaker import BreakerSettings, BreakerTripped, CircuitBreaker, LLMEndpointDown
 from openevolve_genesys.controller.cost import CostSettings, Price, Spend
-from openevolve_genesys.mutations.client import OfflineMutationLLM
 from openevolve_genesys.strict import ConfigError
 from run_configs import events, run_config
 
@@ -36,10 +35,6 @@ def rewrite(path, change) -> None:
     raw = yaml.safe_load(path.read_text())
     change(raw)
     path.write_text(yaml.safe_dump(raw))
-
-
-def offline_answers(request) -> Reply:
-    return Reply("ok", OfflineMutationLLM().respond(request.last_user_message))
 
 
 # -- keys -----------------------------------------------------------------------------------------------
@@ -119,7 +114,8 @@ def spent(output) -> tuple[int, int, float]:
 def test_a_cost_cap_stops_the_run_cleanly_and_resume_with_a_larger_cap_continues(tmp_path, caplog):
     output = tmp_path / "run"
     prices = {"chat-model": {"prompt": PRICE.prompt, "completion": PRICE.completion}}
-    with FaultServer(offline_answers) as server:
+    # Answers without a diff: charged attempts that cost tokens and train nothing (only the baseline trains).
+    with FaultServer("no_diff") as server:
         config = endpoint_config(tmp_path, server.url, cost={"prices": prices, "max_cost": 0.001})
         with caplog.at_level(logging.INFO, logger="openevolve_genesys"):
             openevolve_genesys.run(str(config), iterations=10, output=str(output), profile="smoke")
@@ -156,18 +152,18 @@ def test_a_cost_cap_stops_the_run_cleanly_and_resume_with_a_larger_cap_continues
 def test_an_always_hanging_endpoint_ends_the_run_and_resume_against_a_working_one_continues(tmp_path):
     output = tmp_path / "run"
     with FaultServer("hang") as server:
-        config = endpoint_config(tmp_path, server.url)
+        url, config = server.url, endpoint_config(tmp_path, server.url)
         with pytest.raises(LLMEndpointDown) as err:
             openevolve_genesys.run(str(config), iterations=2, output=str(output), profile="smoke")
     message = str(err.value)
-    assert server.url in message and "failed 5 calls in a row" in message and "first_token_seconds" in message
+    assert url in message and "failed 5 calls in a row" in message and "first_token_seconds" in message
     assert "Likely fix: the server accepts the request but sends no answer in time" in message
     designs = [e for e in events(output) if e["type"] == "design"]
     assert len(designs) == 5 and {e["class"] for e in designs} == {"stalled"}
     # Each hung call was accepted, so its prompt is billed: estimated at characters / 4.
     assert all(e["prompt_tokens"] > 100 and e["tokens_estimated"] for e in designs)
     assert json.loads((output / "state.json").read_text())["attempts"] == 0
-    with FaultServer(offline_answers) as server:
+    with FaultServer("no_diff") as server:  # an answer, if a useless one: a charged attempt
         rewrite(output / "config.yaml", lambda raw: raw["llm"]["models"][0].update(api_base=server.url))
         openevolve_genesys.run(str(output / "config.yaml"), iterations=1, output=str(output), resume=True,
                                profile="smoke")
@@ -187,3 +183,17 @@ def test_uncharged_time_over_its_share_stops_the_run_when_the_streak_never_would
     designs = [e for e in events(output) if e["type"] == "design"]
     assert len(designs) >= 3 and {e["class"] for e in designs} == {"stalled"}  # 3 x 0.5 s reach the minimum
     assert (output / "state.json").exists() and (output / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_at_the_cap_the_jobs_in_flight_finish_and_are_recorded_and_none_starts(tmp_path):
+    output = tmp_path / "run"
+    with FaultServer("no_diff") as server:
+        config = endpoint_config(tmp_path, server.url, workers=2, cost={"max_total_tokens": 1})
+        openevolve_genesys.run(str(config), iterations=10, output=str(output), profile="smoke")
+        assert server.total == 2  # both slots were filled before any result was recorded
+    designs = [e for e in events(output) if e["type"] == "design"]
+    assert [e["attempt"] for e in designs] == [1, 2] and all(e["tokens"] > 0 for e in designs)
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["spend"]["total_tokens"] == sum(e["prompt_tokens"] + e["tokens"] for e in designs)
+    assert summary["spend"]["cost"] is None and summary["stopped_by"].startswith("genesys.cost.max_total_tokens=1")
