@@ -109,10 +109,11 @@ class Accounting:
 
     def spend(self) -> Spend:
         """Tokens and cost of every LLM call so far, over all models (a model without a price costs 0)."""
-        stats = self.models.items()
-        return Spend(prompt_tokens=sum(s.prompt_tokens for _, s in stats), completion_tokens=sum(s.tokens for _, s in stats),
-                     cost=sum(self.prices[n].cost(s.prompt_tokens, s.tokens) for n, s in stats if n in self.prices),
-                     estimated=any(s.estimated_calls for _, s in stats))
+        models = self.models.items()
+        return Spend(prompt_tokens=sum(s.prompt_tokens for _, s in models),
+                     completion_tokens=sum(s.tokens for _, s in models),
+                     cost=sum(self.prices[n].cost(s.prompt_tokens, s.tokens) for n, s in models if n in self.prices),
+                     estimated=any(s.estimated_calls for _, s in models))
 
     def summary(self) -> dict[str, Any]:
         spend = self.spend()

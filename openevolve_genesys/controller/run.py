@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,15 @@ from openevolve_genesys.selection.records import DesignRecord
 from openevolve_genesys.selection.selector import DesignChoice, GenesysSelector
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Session:
+    """This process's part of the run, as the breaker's share trigger judges it (a resume starts a new one)."""
+
+    started: float  # time.monotonic() when the loop started
+    uncharged_seconds: float  # the accounting's uncharged seconds by then (earlier sessions' waste)
+    slots: int  # worker slots: jobs in flight at once
 
 
 class GenesysRun:
@@ -90,7 +100,7 @@ class GenesysRun:
         self._in_flight: set[tuple[str, str]] = set()  # (design, rung) being verified
         self.breaker = CircuitBreaker(config.breaker)  # stops the run when the LLM calls keep failing
         self.stopped_by: str | None = None  # the spending cap that ended the run (genesys.cost), if one did
-        self._session = (time.monotonic(), 0.0)  # when this session's loop started, and the uncharged s by then
+        self._session = Session(time.monotonic(), 0.0, 1)
 
     def _design_agent(self, config: RunConfig) -> tuple[Any, str]:
         """The LLM ensemble that writes the diffs, and a line saying which (a stage brings its own)."""
@@ -126,7 +136,7 @@ class GenesysRun:
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genesys-job")
         pending: dict[Future, Any] = {}
         # The breaker's share trigger judges this session only: a resume after a fix starts a fresh clock.
-        self._session = (time.monotonic(), self.accounting.uncharged_seconds)
+        self._session = Session(time.monotonic(), self.accounting.uncharged_seconds, workers)
         try:
             while True:
                 while len(pending) < workers:
@@ -256,8 +266,9 @@ class GenesysRun:
                  "seed_id": job.seed_id, "unit": job.unit, "operator": job.operator, "model": job.model,
                  "quadrant": job.quadrant, "credit": job.credit,
                  "class": job.attempt_class, "failure": job.failure, "message": job.message, "code": job.child_code,
-                 "notes": job.notes, "seconds": job.seconds, "llm_seconds": job.llm_seconds, "tokens": job.usage.completion,
-                 "prompt_tokens": job.usage.prompt, "tokens_estimated": job.usage.estimated,
+                 "notes": job.notes, "seconds": job.seconds, "llm_seconds": job.llm_seconds,
+                 "tokens": job.usage.completion, "prompt_tokens": job.usage.prompt,
+                 "tokens_estimated": job.usage.estimated,
                  "learning_rate": job.learning_rate, "tune": job.tune.to_dict() if job.tune else None,
                  "outcome": evaluation.outcome if evaluation else job.failure,
                  "rungs": evaluation.rungs if evaluation else {}, "metrics": evaluation.metrics if evaluation else {},
@@ -279,10 +290,9 @@ class GenesysRun:
             self.breaker.evaluation_failed(_why(job))
 
     def _check_uncharged_share(self) -> None:
-        started, uncharged_before = self._session
-        workers = max(self.config.genesys.run.workers, self.engine.slots)
-        self.breaker.check_share(self.accounting.uncharged_seconds - uncharged_before, time.monotonic() - started,
-                                 workers)
+        session = self._session
+        self.breaker.check_share(self.accounting.uncharged_seconds - session.uncharged_seconds,
+                                 time.monotonic() - session.started, session.slots)
 
     def _retry_fate(self, job: DesignAttempt | Verification) -> dict[str, Any]:
         """Re-queue a stalled or infra job (same seed and prompt) until the limit, then quarantine it."""

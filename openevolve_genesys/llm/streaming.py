@@ -11,8 +11,8 @@ Other HTTP errors (400, 401, 404, ...) mean the request itself is wrong and rais
 
 The stall rules and the rate estimate (streamed characters / 4) live in ``stall.py``; the tokens each
 call cost (the server's count, else text-carrying chunks and the prompt's characters / 4; stalled and
-failed calls too) in ``usage.py``, exposed per thread as ``last_usage`` (OpenEvolve's ensemble copies it after every call) and
-``last_call``. The key and endpoint come from the YAML, else the environment (``endpoint.py``).
+failed calls too) in ``usage.py``, exposed per thread as ``last_usage`` (OpenEvolve's ensemble copies it
+after every call) and ``last_call``. The key and endpoint come from the YAML, else the environment (``endpoint.py``).
 
 Wire it in through ``LLMModelConfig.init_client = functools.partial(init_streaming_client, policy=...)``;
 OpenEvolve's ``LLMEnsemble`` then builds one client per model.
