@@ -18,6 +18,7 @@ import yaml
 from openevolve import config as oe
 
 from openevolve_genesys.controller.breaker import BREAKER_KEYS, BreakerSettings
+from openevolve_genesys.controller.cost import CostSettings
 from openevolve_genesys.engine.base import EngineSettings
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.llm import endpoint
@@ -75,12 +76,14 @@ class GenesysConfig:
     run: RunSettings = field(default_factory=RunSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     stall: StallPolicy = field(default_factory=StallPolicy)
+    cost: CostSettings = field(default_factory=CostSettings)  # prices and spending caps (controller/cost.py)
     stages: tuple[StageSettings, ...] = ()  # combination stages run after this run (openevolve_genesys.stages)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "GenesysConfig":
         evaluator_keys, run_keys = field_names(EvaluatorSettings), field_names(RunSettings)
-        reject_unknown(raw, evaluator_keys | run_keys | {"selector", "engine", "stall", "stages"}, "genesys")
+        reject_unknown(raw, evaluator_keys | run_keys | {"selector", "engine", "stall", "cost", "stages"},
+                      "genesys")
         evaluator = EvaluatorSettings.from_dict({k: v for k, v in raw.items() if k in evaluator_keys})
         selectors = [("genesys.selector", raw.get("selector") or {})] + [
             (f"genesys.stages[{i}].selector", stage.get("selector") or {})
@@ -93,7 +96,8 @@ class GenesysConfig:
         _check_rung_names(engine, evaluator)
         run = build(RunSettings, {k: v for k, v in raw.items() if k in run_keys}, "genesys")
         stall = build(StallPolicy, raw.get("stall") or {}, "genesys.stall")
-        return cls(evaluator, selector, run, engine, stall, parse_stages(raw.get("stages")))
+        cost = CostSettings.from_dict(raw.get("cost") or {})
+        return cls(evaluator, selector, run, engine, stall, cost, parse_stages(raw.get("stages")))
 
 
 def _check_rung_names(engine: EngineSettings, evaluator: EvaluatorSettings) -> None:
@@ -154,6 +158,7 @@ def load_run_config(path: str | os.PathLike, *, run_folder_copy: bool = False) -
         # OpenEvolve's llm section without this project's keys, which OpenEvolve would drop or refuse.
         openevolve_raw["llm"] = {k: v for k, v in llm_raw.items() if k not in BREAKER_KEYS}
         openevolve_config = oe.Config.from_dict(_without_default_model(openevolve_raw))
+        genesys.cost.check_models(m.name for m in openevolve_config.llm.models)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     except Exception as err:  # dacite's type errors name the field; keep the file in the message

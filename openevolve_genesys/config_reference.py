@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from openevolve_genesys import openevolve_keys as keys
 from openevolve_genesys.config import RunSettings
+from openevolve_genesys.controller.cost import CostSettings, Price
 from openevolve_genesys.data.config import DataConfig
 from openevolve_genesys.engine.base import EngineSettings
 from openevolve_genesys.evaluation.checks import CheckSettings
@@ -224,6 +225,12 @@ def render() -> str:
                     "larger rungs.", _rows(SelectorSettings))
     lines += _table("genesys.engine", "Where evaluations run.", _rows(EngineSettings))
     lines += _table("genesys.stall", "When a streamed LLM answer counts as stalled.", _rows(StallPolicy))
+    lines += _table("genesys.cost", "What the design agent's calls cost, and caps that end the run like a "
+                    "finished one (the jobs in flight finish, the run saves, exit code 0; `--resume` with a larger "
+                    "cap goes on). Every call counts, stalled and failed ones too.", _rows(CostSettings))
+    lines += _table("genesys.cost.prices.<model>", "The price of one model of `llm.models`, by its `name`; a name "
+                    "not in `llm.models` stops the run at load. A model without a price costs nothing.",
+                    _rows(Price))
     lines += _table("genesys.stages[]", "Combination stages run after a base run (`openevolve CONFIG --stage "
                     "NAME`); each entry of the list takes these keys.",
                     _rows(StageSettings, rename={"from_run": "from"}))

@@ -31,8 +31,12 @@ USED: dict[str, str] = {
         "api_base", "api_key", "temperature", "top_p", "max_tokens", "timeout", "retries",
         "retry_delay", "random_seed", "reasoning_effort", "models", "primary_model", "primary_model_weight",
         "secondary_model", "secondary_model_weight")},
-    # This project's key in OpenEvolve's llm section (kept out of what OpenEvolve is given): the circuit breaker.
+    # This project's keys in OpenEvolve's llm section (kept out of what OpenEvolve is given): the circuit breaker.
     "llm.max_consecutive_failures": "stalled or infra LLM calls in a row before the run saves and stops; 0: never",
+    "llm.max_uncharged_share": "stalled and infra jobs' share of the worker time (wall time x workers) above "
+                               "which the run saves and stops (default 0.5); 0: never",
+    "llm.uncharged_min_seconds": "wall time of the run, or of its resume, before max_uncharged_share can stop it "
+                                 "(default 600)",
     **{f"llm.models[].{key}": "as in OpenEvolve" for key in (
         "api_base", "api_key", "name", "weight", "temperature", "top_p", "max_tokens", "timeout", "retries",
         "retry_delay", "random_seed", "reasoning_effort")},

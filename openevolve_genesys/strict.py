@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from typing import Any, Iterable, Mapping
 
 
@@ -34,6 +35,11 @@ def check_choice(value: Any, allowed: Iterable[Any], key: str) -> None:
     near = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1, cutoff=0.5)
     hint = f"; did you mean {near[0]!r}?" if near else ""
     raise ConfigError(f"{key} is {value!r}, which is not one of {', '.join(map(str, allowed))}{hint}")
+
+
+def finite_number(value: Any) -> bool:
+    """A YAML value that is a finite int or float (YAML's true/false are bools, which Python counts as ints)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def field_names(cls: type) -> set[str]:

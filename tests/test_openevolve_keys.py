@@ -57,6 +57,10 @@ HONOURED = {
     # This project's key in the llm section: the circuit breaker reads it, OpenEvolve is never given it.
     "llm.max_consecutive_failures": (2, lambda c: c.breaker.max_consecutive_failures == 2
                                      and not hasattr(c.openevolve.llm, "max_consecutive_failures")),
+    "llm.max_uncharged_share": (0.25, lambda c: c.breaker.max_uncharged_share == 0.25
+                                and not hasattr(c.openevolve.llm, "max_uncharged_share")),
+    "llm.uncharged_min_seconds": (30, lambda c: c.breaker.uncharged_min_seconds == 30
+                                  and not hasattr(c.openevolve.llm, "uncharged_min_seconds")),
 }
 MODEL_KEYS = {key.replace("llm.", "llm.models[].", 1): (value, check) for key, (value, check) in HONOURED.items()
               if key.startswith("llm.") and key[4:] in {f.name for f in dataclasses.fields(oe.LLMModelConfig)}}

@@ -24,6 +24,7 @@ from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvalua
 from openevolve_genesys.evaluation.program import ProgramError
 from openevolve_genesys.evaluation.tuning import TuneResult
 from openevolve_genesys.llm.streaming import LLMRequestRejected, StreamingLLM, classify_llm_error
+from openevolve_genesys.llm.usage import TokenCount
 
 @dataclass
 class DesignAttempt:
@@ -42,12 +43,18 @@ class DesignAttempt:
     message: str = ""
     evaluation: Evaluation | None = None
     llm_seconds: float = 0.0
-    tokens: int = 0  # tokens the LLM sent for this attempt, also when it stalled or failed (wasted then)
+    # what the LLM call cost (prompt and completion tokens), also when it stalled or failed (wasted then)
+    usage: TokenCount = field(default_factory=TokenCount)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     attempt_class: str = ""  # ok, invalid, stalled or infra (controller/accounting.py)
     requeues: int = 0  # how many times this same seed and prompt were re-queued after a stall or infra fault
     tune: TuneResult | None = None  # the learning-rate sweep, in tune mode
+
+    @property
+    def tokens(self) -> int:
+        """Completion tokens the LLM sent for this attempt."""
+        return self.usage.completion
 
     @property
     def learning_rate(self) -> float | None:
@@ -71,18 +78,17 @@ def ask_llm(llm: Any, prompt: dict[str, str], timeout: float, model_index: int |
     return asyncio.run(asyncio.wait_for(call(), timeout=timeout))
 
 
-def tokens_received(llm: Any, model_index: int | None, error: BaseException | None = None) -> int:
-    """Tokens the model sent during this thread's last ``ask_llm`` (0 when the client keeps no count).
+def tokens_received(llm: Any, model_index: int | None, error: BaseException | None = None) -> TokenCount:
+    """Prompt and completion tokens of this thread's last ``ask_llm`` (0 when the client keeps no count).
 
     The streaming client keeps the count of every call per thread, failed or cut by ``ask_llm``'s time
     limit included. OpenEvolve's ensemble and stock client update ``last_usage`` only after a success, so
-    after a failure theirs is an earlier call's: then only the error's own count (``LLMCallError.tokens``)
-    is trusted."""
+    after a failure theirs is an earlier call's: then only the error's own count (``LLMCallError.tokens``,
+    completion only) is trusted."""
     client = _client(llm, model_index)
     if error is None or isinstance(client, StreamingLLM):
-        usage = getattr(client, "last_usage", None) or {}
-        return int(usage.get("completion_tokens") or 0)
-    return int(getattr(error, "tokens", 0) or 0)
+        return TokenCount.from_usage(getattr(client, "last_usage", None))
+    return TokenCount(completion=int(getattr(error, "tokens", 0) or 0))
 
 
 def usage_reported(llm: Any, model_index: int | None) -> TokenUsage | None:
@@ -121,7 +127,7 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
         error = err
         attempt.failure, attempt.message = "llm_error", f"{type(err).__name__}: {err}"
         attempt.attempt_class = classify_llm_error(err)
-    attempt.tokens = tokens_received(llm, attempt.model_index, error)
+    attempt.usage = tokens_received(llm, attempt.model_index, error)
     attempt.llm_seconds = time.perf_counter() - start
     attempt.model = attempt.model or _model_name(llm)
     if attempt.response is not None:

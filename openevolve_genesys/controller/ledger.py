@@ -16,6 +16,7 @@ from openevolve_genesys.controller.accounting import Accounting
 from openevolve_genesys.controller.prompt_log import PromptLog
 from openevolve_genesys.evaluation.evaluator import Evaluation
 from openevolve_genesys.evaluation.hashing import code_hash
+from openevolve_genesys.llm.usage import TokenCount
 from openevolve_genesys.selection.database import GenesysDatabase
 from openevolve_genesys.selection.records import DesignRecord, RungRecord
 
@@ -39,8 +40,7 @@ class RunLedger:
 
     def _apply_design(self, event: dict) -> None:
         charged = self.accounting.charges(event["class"])
-        self.accounting.record(event["model"], event["class"], seconds=event["seconds"],
-                               tokens=event.get("tokens", 0),  # absent in histories older than token counts
+        self.accounting.record(event["model"], event["class"], seconds=event["seconds"], tokens=_tokens(event),
                                requeued=event["requeued"], quarantined=event["quarantined"])
         self._apply_tune(event)
         if charged:
@@ -128,6 +128,12 @@ def short_artifacts(evaluation: Evaluation | None) -> dict:
         return {}
     keep = ("message", "notes", "learning_curves", "trained_rungs")
     return {k: (v[-2000:] if isinstance(v, str) else v) for k, v in evaluation.artifacts.items() if k in keep}
+
+
+def _tokens(event: dict) -> TokenCount:
+    """A design line's tokens; histories older than token counts have none, older than prompt counts only
+    the completion tokens."""
+    return TokenCount(event.get("prompt_tokens", 0), event.get("tokens", 0), event.get("tokens_estimated", False))
 
 
 def _why_event(event: dict) -> str:

@@ -17,9 +17,11 @@ import os
 import random
 import shutil
 import signal
+import time
 import uuid
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,15 @@ from openevolve_genesys.selection.selector import DesignChoice, GenesysSelector
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Session:
+    """This process's part of the run, as the breaker's share trigger judges it (a resume starts a new one)."""
+
+    started: float  # time.monotonic() when the loop started
+    uncharged_seconds: float  # the accounting's uncharged seconds by then (earlier sessions' waste)
+    slots: int  # worker slots: jobs in flight at once
+
+
 class GenesysRun:
     def __init__(self, config: RunConfig, output_dir: str | os.PathLike, *, iterations: int | None = None):
         self.config = config
@@ -81,13 +92,16 @@ class GenesysRun:
         # The run folder explains itself: `openevolve report` reads the selector's thresholds from this copy.
         if Path(config.path).resolve() != (self.output / "config.yaml").resolve():
             shutil.copyfile(config.path, self.output / "config.yaml")
-        self.accounting = Accounting(requeue_limit=g.run.requeue_limit, charge_all=g.run.accounting == "stock")
+        self.accounting = Accounting(requeue_limit=g.run.requeue_limit, charge_all=g.run.accounting == "stock",
+                                     prices=g.cost.prices)
         self.ledger = RunLedger(self.database, self.accounting, self.max_attempts)
         self.tune_settings = g.evaluator.tune
         self.tune_budget = TuneBudget(self.tune_settings.budget)
         self._requeued: deque[DesignAttempt | Verification] = deque()  # stalled or infra jobs to run again
         self._in_flight: set[tuple[str, str]] = set()  # (design, rung) being verified
         self.breaker = CircuitBreaker(config.breaker)  # stops the run when the LLM calls keep failing
+        self.stopped_by: str | None = None  # the spending cap that ended the run (genesys.cost), if one did
+        self._session = Session(time.monotonic(), 0.0, 1)
 
     def _design_agent(self, config: RunConfig) -> tuple[Any, str]:
         """The LLM ensemble that writes the diffs, and a line saying which (a stage brings its own)."""
@@ -114,12 +128,16 @@ class GenesysRun:
             self.save()
         for line in self.accounting.summary_lines():
             log.info("summary: %s", line)
+        if self.stopped_by:
+            log.info("stopped by a spending cap: %s; raise it and --resume to go on", self.stopped_by)
         return self.database.best_design()
 
     def _loop(self, bar: tqdm) -> None:
         workers = max(self.config.genesys.run.workers, self.engine.slots)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genesys-job")
         pending: dict[Future, Any] = {}
+        # The breaker's share trigger judges this session only: a resume after a fix starts a fresh clock.
+        self._session = Session(time.monotonic(), self.accounting.uncharged_seconds, workers)
         try:
             while True:
                 while len(pending) < workers:
@@ -149,6 +167,8 @@ class GenesysRun:
         show_evolution(bar, self.ledger.attempts, best.utility if best else None, verified, running)
 
     def _next_job(self, in_flight: list[DesignAttempt | Verification]) -> DesignAttempt | Verification | None:
+        if self._cap_reached():
+            return None  # the jobs in flight finish and are recorded; nothing new starts
         if self._requeued:  # already admitted: a stall or an infra fault does not take its place away
             return self._requeued.popleft()
         designs = [j for j in in_flight if isinstance(j, DesignAttempt)]
@@ -171,6 +191,14 @@ class GenesysRun:
                                              pending_units=[d.unit for d in designs],
                                              pending_models=[d.model for d in designs])
         return self._design_attempt(choice)
+
+    def _cap_reached(self) -> bool:
+        """Whether a spending cap is reached; says so once, with the totals, when it first is."""
+        if self.stopped_by is None:
+            self.stopped_by = self.config.genesys.cost.cap_reached(self.accounting.spend())
+            if self.stopped_by:
+                log.warning("stopping: %s; no new jobs start, the ones in flight finish", self.stopped_by)
+        return self.stopped_by is not None
 
     def _design_attempt(self, choice: DesignChoice) -> DesignAttempt:
         seed = self.database.get(choice.seed_id)
@@ -228,6 +256,9 @@ class GenesysRun:
                      **self._retry_fate(job)}
             self.history.append(event)
             self.ledger.apply(event)
+            if not self.accounting.charges(job.attempt_class):
+                self.breaker.evaluation_failed(_why(job))
+            self._check_uncharged_share()
             return
         evaluation = job.evaluation
         charge_if_hanging(job, self.accounting.requeue_limit)
@@ -236,7 +267,9 @@ class GenesysRun:
                  "seed_id": job.seed_id, "unit": job.unit, "operator": job.operator, "model": job.model,
                  "quadrant": job.quadrant, "credit": job.credit,
                  "class": job.attempt_class, "failure": job.failure, "message": job.message, "code": job.child_code,
-                 "notes": job.notes, "seconds": job.seconds, "llm_seconds": job.llm_seconds, "tokens": job.tokens,
+                 "notes": job.notes, "seconds": job.seconds, "llm_seconds": job.llm_seconds,
+                 "tokens": job.usage.completion, "prompt_tokens": job.usage.prompt,
+                 "tokens_estimated": job.usage.estimated,
                  "learning_rate": job.learning_rate, "tune": job.tune.to_dict() if job.tune else None,
                  "outcome": evaluation.outcome if evaluation else job.failure,
                  "rungs": evaluation.rungs if evaluation else {}, "metrics": evaluation.metrics if evaluation else {},
@@ -246,15 +279,23 @@ class GenesysRun:
         self.history.append(event)
         self.ledger.apply(event)
         self._watch_endpoint(job)
+        self._check_uncharged_share()
 
     def _watch_endpoint(self, job: DesignAttempt) -> None:
         """Feed the circuit breaker: a stalled or infra LLM call extends the streak, any answer ends it."""
         if job.response is not None:
             self.breaker.answered()
-        elif job.failure == "llm_error" and job.attempt_class in ("stalled", "infra"):
+        if job.failure == "llm_error" and job.attempt_class in ("stalled", "infra"):
             index = job.model_index or 0
             model = self.llm.models_cfg[index] if index < len(self.llm.models_cfg) else None
             self.breaker.failed(job.message, getattr(model, "name", job.model), getattr(model, "api_base", "") or "")
+        elif not self.accounting.charges(job.attempt_class):
+            self.breaker.evaluation_failed(_why(job))
+
+    def _check_uncharged_share(self) -> None:
+        session = self._session
+        self.breaker.check_share(self.accounting.uncharged_seconds - session.uncharged_seconds,
+                                 time.monotonic() - session.started, session.slots)
 
     def _retry_fate(self, job: DesignAttempt | Verification) -> dict[str, Any]:
         """Re-queue a stalled or infra job (same seed and prompt) until the limit, then quarantine it."""
@@ -345,7 +386,7 @@ class GenesysRun:
         checkpoint = self.output / "checkpoints" / f"checkpoint_{self.ledger.attempts}"
         self.database.save(str(checkpoint), self.ledger.attempts)
         _prune_checkpoints(checkpoint.parent, self.config.genesys.run.keep_checkpoints)
-        write_json_atomic(self.output / "summary.json", {**self.accounting.summary(),
+        write_json_atomic(self.output / "summary.json", {**self.accounting.summary(), "stopped_by": self.stopped_by,
                                                          "valuation": self.database.valuation_summary()})
         write_json_atomic(self.output / OPERATORS_FILE, credit_table(
             self.database.records, self.config.genesys.selector.credit_settings, self.selector.units, self.models))

@@ -15,6 +15,8 @@ import math
 import time
 from dataclasses import dataclass
 
+from openevolve_genesys.strict import finite_number
+
 TOKEN_CHARS = 4  # streamed characters per estimated token
 
 
@@ -31,8 +33,7 @@ class StallPolicy:
         for name, positive in (("first_token_seconds", True), ("idle_seconds", True),
                                ("min_tokens_per_second", False), ("grace_seconds", False)):
             value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            if not ok or value < 0 or (positive and value == 0):
+            if not finite_number(value) or value < 0 or (positive and value == 0):
                 bound = "> 0" if positive else ">= 0"
                 raise ValueError(f"StallPolicy.{name} must be a finite number {bound}, got {value!r}")
 
@@ -47,6 +48,7 @@ class Progress:
     last_at: float | None = None
     chunks: int = 0  # chunks that carried text: the token count of an attempt the server never counted
     usage: tuple[int, int] | None = None  # the server's own (prompt, completion) tokens, sent after the last chunk
+    accepted: bool = False  # the server answered the request with a stream (it has read, and bills, the prompt)
 
     @property
     def tokens(self) -> int:

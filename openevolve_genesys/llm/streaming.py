@@ -10,9 +10,9 @@ malformed streams) are retried ``retries`` times, ``retry_delay`` apart, then ra
 Other HTTP errors (400, 401, 404, ...) mean the request itself is wrong and raise ``LLMRequestRejected``.
 
 The stall rules and the rate estimate (streamed characters / 4) live in ``stall.py``; the tokens each
-call received (the server's count, else text-carrying chunks; stalled and failed calls too) in
-``usage.py``, exposed per thread as ``last_usage`` (OpenEvolve's ensemble copies it after every call) and
-``last_call``. The key and endpoint come from the YAML, else the environment (``endpoint.py``).
+call cost (the server's count, else text-carrying chunks and the prompt's characters / 4; stalled and
+failed calls too) in ``usage.py``, exposed per thread as ``last_usage`` (OpenEvolve's ensemble copies it
+after every call) and ``last_call``. The key and endpoint come from the YAML, else the environment (``endpoint.py``).
 
 Wire it in through ``LLMModelConfig.init_client = functools.partial(init_streaming_client, policy=...)``;
 OpenEvolve's ``LLMEnsemble`` then builds one client per model.
@@ -34,7 +34,7 @@ from openevolve_genesys.llm import endpoint
 from openevolve_genesys.llm.errors import (LLMCallError, LLMRequestRejected, LLMStalled, LLMUnavailable,
                                            classify_llm_error, connect_timeout, retryable)
 from openevolve_genesys.llm.stall import Progress, StallPolicy
-from openevolve_genesys.llm.usage import CallTokens, PerThread, reported_usage
+from openevolve_genesys.llm.usage import CallTokens, PerThread, estimate_tokens, reported_usage
 
 __all__ = ["CallStats", "LLMCallError", "LLMRequestRejected", "LLMStalled", "LLMUnavailable", "StreamingLLM",
            "classify_llm_error", "init_streaming_client"]  # the errors live in errors.py, re-exported here
@@ -106,7 +106,8 @@ class StreamingLLM(LLMInterface):
         retries = max(0, int(kwargs.get("retries", self.retries) or 0))
         delay = float(kwargs.get("retry_delay", self.retry_delay) or 0)
         timeout = kwargs.get("timeout", self.timeout)
-        start, tokens = time.monotonic(), CallTokens()
+        prompt_chars = sum(len(str(m.get("content") or "")) for m in params["messages"])
+        start, tokens = time.monotonic(), CallTokens(prompt_estimate=estimate_tokens(prompt_chars))
         self.last_usage = None
         # One SDK client per call: its connection pool is bound to the event loop, and callers may run each
         # call under its own asyncio.run. Read timeouts are ours (per chunk); the SDK only bounds the connect.
@@ -177,6 +178,7 @@ class StreamingLLM(LLMInterface):
         stream = None
         try:
             stream = await self._watched(client.chat.completions.create(**params, stream=True), progress, timeout)
+            progress.accepted = True
             parts: list[str] = []
             saw_choices = False
             while True:

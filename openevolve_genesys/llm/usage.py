@@ -4,6 +4,9 @@ An attempt that runs to the end is counted by the server itself: the request ask
 ``stream_options: {"include_usage": true}`` and the server sends ``usage`` in a last chunk. An attempt
 cut short (stalled, failed mid-stream, cancelled by the caller) never gets that chunk, nor does one from a
 server that ignores the option; it counts the chunks that carried text (answer or reasoning) instead.
+Its prompt tokens, which a server bills once it has accepted the request, are then estimated as the
+prompt's characters / 4 (the stall policy's rate estimate); an attempt the server never answered (a
+refused connection, an HTTP error) is taken to have cost none.
 OpenAI, vLLM, SGLang, llama.cpp and Ollama stream one token per chunk, so the fallback is exact there and
 a lower bound on a server that batches tokens. (The stall policy keeps its own rate estimate, characters
 / 4, which does not depend on chunking; this count is for the accounting.)
@@ -14,28 +17,52 @@ kept per thread: each thread reads its own call's, never one that another thread
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
-from openevolve_genesys.llm.stall import Progress
+from openevolve_genesys.llm.stall import TOKEN_CHARS, Progress
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    """The tokens one LLM call cost, as the controller records them with the attempt."""
+
+    prompt: int = 0
+    completion: int = 0
+    estimated: bool = False  # part of the figure is an estimate (prompt characters / 4, or text chunks)
+
+    @classmethod
+    def from_usage(cls, usage: Mapping[str, Any] | None) -> "TokenCount":
+        """From a client's ``last_usage`` (OpenEvolve's keys; None or missing keys count 0)."""
+        usage = usage or {}
+        return cls(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                   bool(usage.get("estimated", False)))
+
+
+def estimate_tokens(chars: int) -> int:
+    return math.ceil(chars / TOKEN_CHARS)
 
 
 @dataclass
 class CallTokens:
     """Tokens received by one call, summed over its attempts (retries included)."""
 
-    prompt: int = 0  # as counted by the server; 0 for attempts it never counted
+    prompt_estimate: int = 0  # the prompt's tokens by characters / 4, for attempts the server never counted
+    prompt: int = 0  # the server's count, else prompt_estimate for each attempt it accepted
     completion: int = 0  # received: the server's count, else the text-carrying chunks
-    estimated: bool = False  # some text arrived in an attempt the server never counted
+    estimated: bool = False  # part of the figure is an estimate: prompt characters or text chunks
 
     def add(self, progress: Progress) -> None:
         if progress.usage is not None:
             self.prompt += progress.usage[0]
             self.completion += progress.usage[1]
-        else:
-            self.completion += progress.chunks
-            self.estimated = self.estimated or progress.chunks > 0
+            return
+        self.completion += progress.chunks
+        if progress.accepted:
+            self.prompt += self.prompt_estimate
+        self.estimated = self.estimated or progress.chunks > 0 or (progress.accepted and self.prompt_estimate > 0)
 
     def usage(self, model: str) -> dict[str, Any]:
         """In the shape of OpenEvolve's ``last_usage`` (its stock client's keys), plus ``estimated``."""

@@ -37,7 +37,7 @@ def render_summary(run: RunData, cache: CacheReport, plots: dict[str, Path], top
     out = [f"# Run report: `{run.path}`", ""]
     out += _overview(run)
     out += ["## Plots", ""] + [f"- [{PLOT_TITLES.get(name, name)}]({path.name})" for name, path in plots.items()]
-    out += [""] + _best_designs(run, top) + _budget(run) + _time(run) + _operators(run) + _cache(cache)
+    out += [""] + _best_designs(run, top) + _budget(run) + _spend(run) + _time(run) + _operators(run) + _cache(cache)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -143,6 +143,34 @@ def _budget(run: RunData) -> list[str]:
         out += ["", f"Learning-rate tuning: {tuning['trials']} trials for {tuning.get('designs', 0)} designs, "
                     f"{tuning.get('seconds', 0.0):.0f} s (own budget, not charged)."]
     return out + [""]
+
+
+def _spend(run: RunData) -> list[str]:
+    """Tokens and cost per model (summary.json; runs older than prompt counts show completion tokens only)."""
+    s = run.summary
+    models = s.get("models") or {}
+    if not any(stats.get("tokens") or stats.get("prompt_tokens") for stats in models.values()):
+        return []  # the offline mutator, or a run older than token counts: nothing was spent
+    out = ["## Tokens and cost (summary.json)", "",
+           "Every LLM call counts, stalled and failed ones too. A call the server did not count is estimated: "
+           "its completion by the streamed chunks, its prompt by characters / 4. Prices are genesys.cost.prices, "
+           "US dollars per million tokens.", "",
+           "| agent | prompt tokens | completion tokens | of those wasted | calls estimated | cost |",
+           "| --- | --- | --- | --- | --- | --- |"]
+    for name, stats in models.items():
+        out.append(f"| {name} | {stats.get('prompt_tokens', 'n/a')} | {stats.get('tokens', 0)} "
+                   f"| {stats.get('wasted_tokens', 0)} | {stats.get('estimated_calls', 'n/a')} "
+                   f"| {_dollars(stats.get('cost'))} |")
+    spend = s.get("spend")
+    if spend and len(models) > 1:
+        out.append(f"| all | {spend['prompt_tokens']} | {spend['completion_tokens']} | | | {_dollars(spend['cost'])} |")
+    if s.get("stopped_by"):
+        out += ["", f"Stopped by a spending cap: {s['stopped_by']}."]
+    return out + [""]
+
+
+def _dollars(cost: float | None) -> str:
+    return "unpriced" if cost is None else f"${cost:.4f}"
 
 
 def _time(run: RunData) -> list[str]:

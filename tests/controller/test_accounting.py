@@ -7,10 +7,12 @@ from openevolve.llm.ensemble import LLMEnsemble
 
 from fault_server import NO_DIFF_TEXT, FaultServer, Reply
 from openevolve_genesys.controller.accounting import Accounting, classify_evaluation
+from openevolve_genesys.controller.cost import Price
 from openevolve_genesys.controller.jobs import DesignAttempt, run_design_attempt
 from openevolve_genesys.evaluation.evaluator import Evaluation
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.llm.streaming import StallPolicy, init_streaming_client
+from openevolve_genesys.llm.usage import TokenCount
 
 
 @pytest.mark.parametrize("outcome, reason, expected", [
@@ -30,9 +32,9 @@ def test_evaluation_outcomes_map_to_attempt_classes(outcome, reason, expected):
 
 def test_only_ok_and_invalid_are_charged_and_waste_is_counted_per_model():
     books = Accounting(requeue_limit=2)
-    books.record("gpt", "ok", seconds=10.0, tokens=500)
-    books.record("gpt", "stalled", seconds=4.0, tokens=30, requeued=True)
-    books.record("gpt", "infra", seconds=1.0, tokens=7, quarantined=True)
+    books.record("gpt", "ok", seconds=10.0, tokens=TokenCount(100, 500))
+    books.record("gpt", "stalled", seconds=4.0, tokens=TokenCount(100, 30, estimated=True), requeued=True)
+    books.record("gpt", "infra", seconds=1.0, tokens=TokenCount(0, 7), quarantined=True)
     books.record("offline", "invalid", seconds=2.0)
     assert books.charged == 2
     summary = books.summary()
@@ -41,9 +43,31 @@ def test_only_ok_and_invalid_are_charged_and_waste_is_counted_per_model():
     assert gpt["outcomes"] == {"ok": 1, "invalid": 0, "stalled": 1, "infra": 1}
     assert gpt["stall_rate"] == pytest.approx(1 / 3)
     assert (gpt["requeued"], gpt["quarantined"], gpt["wasted_seconds"]) == (1, 1, 5.0)
-    assert (gpt["tokens"], gpt["wasted_tokens"]) == (537, 37)
+    assert (gpt["tokens"], gpt["wasted_tokens"], gpt["prompt_tokens"], gpt["estimated_calls"]) == (537, 37, 200, 1)
     assert summary["models"]["offline"]["charged"] == 1 and summary["models"]["offline"]["tokens"] == 0
-    assert any("1 stalled (33%)" in line and "537 tokens (37 wasted)" in line for line in books.summary_lines())
+    assert gpt["cost"] is None and summary["spend"]["cost"] is None  # no prices: no cost, tokens still counted
+    assert summary["spend"]["total_tokens"] == 737 and summary["spend"]["estimated"]
+    assert any("1 stalled (33%)" in line and "200 prompt + 537 completion tokens (37 completion wasted, 1 calls "
+               "estimated), unpriced" in line for line in books.summary_lines())
+
+
+def test_cost_is_each_models_price_times_its_tokens_failed_calls_included():
+    books = Accounting(prices={"gpt": Price(prompt=2.5, completion=10.0), "local": Price()})
+    books.record("gpt", "ok", seconds=1.0, tokens=TokenCount(1_000, 200))
+    books.record("gpt", "stalled", seconds=1.0, tokens=TokenCount(1_000, 0))  # a stall is billed its prompt
+    books.record("local", "ok", seconds=1.0, tokens=TokenCount(5_000, 5_000))
+    books.record("unpriced", "ok", seconds=1.0, tokens=TokenCount(10, 10))
+    summary = books.summary()
+    gpt_cost = (2_000 * 2.5 + 200 * 10.0) / 1e6
+    assert summary["models"]["gpt"]["cost"] == pytest.approx(gpt_cost)
+    assert summary["models"]["local"]["cost"] == 0.0 and summary["models"]["unpriced"]["cost"] is None
+    spend = books.spend()
+    assert (spend.prompt_tokens, spend.completion_tokens, spend.cost) == (7_010, 5_210, pytest.approx(gpt_cost))
+    assert summary["spend"] == {"prompt_tokens": 7_010, "completion_tokens": 5_210, "total_tokens": 12_220,
+                                "cost": pytest.approx(gpt_cost), "estimated": False}
+    lines = books.summary_lines()
+    assert any(line.startswith("gpt:") and line.endswith(f"${gpt_cost:.4f}") for line in lines)
+    assert f"all models: 7010 prompt + 5210 completion = 12220 tokens, ${gpt_cost:.4f}" in lines
 
 
 class NoChildEvaluator:
@@ -72,9 +96,14 @@ def test_design_attempts_carry_the_tokens_the_model_sent_stalled_ones_included()
     assert stalled.tokens == stalled_via_ensemble.tokens == 1  # one 4-character chunk, then nothing for 0.67 s
     books = Accounting()
     for job in (answered, stalled, stalled_via_ensemble):
-        books.record("m", job.attempt_class, seconds=job.seconds, tokens=job.tokens)
+        books.record("m", job.attempt_class, seconds=job.seconds, tokens=job.usage)
     m = books.summary()["models"]["m"]
     assert (m["tokens"], m["wasted_tokens"]) == (answered.tokens + 2, 2)
+    # The server counted the answered call's prompt (1 token); the stalled one it never counted: "su" / 4. Through
+    # the ensemble a failed call leaves only the error's completion count (the controller always names a model).
+    assert (answered.usage.prompt, stalled.usage.prompt, stalled.usage.estimated) == (1, 1, True)
+    assert stalled_via_ensemble.usage == TokenCount(0, 1)
+    assert m["prompt_tokens"] == 2 and m["estimated_calls"] == 1
 
 
 def test_verification_and_tuning_have_their_own_counters():

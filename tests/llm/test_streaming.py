@@ -228,13 +228,30 @@ def test_tokens_are_the_servers_count_when_it_sends_usage():
     assert llm.last_usage == usage and llm.models[0].last_call.tokens == expected  # what the ensemble copies
 
 
-def test_without_usage_the_text_chunks_are_counted():
+PROMPT_ESTIMATE = math.ceil(len(SYSTEM + USER) / 4)  # the prompt's characters / 4
+
+
+def test_without_usage_the_text_chunks_are_counted_and_the_prompt_estimated():
     with FaultServer("ok", usage="ignore") as server:  # 16 characters a chunk
         llm = ensemble(server)
         ask(llm)
     usage = llm.models[0].last_usage
-    assert (usage["completion_tokens"], usage["prompt_tokens"]) == (math.ceil(len(DEFAULT_TEXT) / 16), 0)
+    assert (usage["completion_tokens"], usage["prompt_tokens"]) == (math.ceil(len(DEFAULT_TEXT) / 16),
+                                                                    PROMPT_ESTIMATE)
     assert usage["estimated"]
+
+
+def test_a_prompt_the_server_accepted_costs_tokens_even_when_the_call_stalls_and_a_refused_one_none():
+    with FaultServer("hang") as server:  # headers, then nothing: the server has read the prompt
+        llm = ensemble(server)
+        fails(llm, LLMStalled)
+    usage = llm.models[0].last_usage
+    assert (usage["prompt_tokens"], usage["completion_tokens"], usage["estimated"]) == (PROMPT_ESTIMATE, 0, True)
+    with FaultServer("http_500") as server:  # refused on each of its 1 + 1 attempts: nothing billed
+        llm = ensemble(server, retries=1)
+        fails(llm, LLMUnavailable)
+    usage = llm.models[0].last_usage
+    assert (usage["prompt_tokens"], usage["completion_tokens"], usage["estimated"]) == (0, 0, False)
 
 
 def test_a_server_that_refuses_stream_options_is_asked_again_without_them():
@@ -258,6 +275,7 @@ def test_tokens_received_before_a_stall_or_a_failure_are_counted():
         llm = ensemble(server, retries=1)
         ask(llm)
     assert llm.models[0].last_usage["completion_tokens"] == math.ceil(len(DEFAULT_TEXT) / 4)
+    assert llm.models[0].last_usage["prompt_tokens"] == 1  # the server's count; the HTTP 500 billed none
 
 
 def test_a_call_cancelled_by_the_caller_keeps_what_it_received():

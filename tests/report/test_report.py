@@ -215,3 +215,21 @@ def test_the_summary_prefers_the_runs_operators_json(tmp_path):
     assert "from `operators.json`" in text
     assert "| unit | Readout | 7 | 2 | 1 | 3 | +0.0100 | +0.0400 | 0.50 | 0.90 | 1 |" in text
     assert "| unit | Kernel |" not in text  # arms without children are left out
+
+
+def test_the_summary_shows_tokens_and_cost_per_model_and_the_cap_that_stopped_the_run(tmp_path):
+    folder = make_run(tmp_path / "run")
+    assert "## Tokens and cost" not in render_summary(load_run(folder), cache_savings([], execute=False), {})
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["models"]["m"].update(tokens=2_000, wasted_tokens=300, prompt_tokens=10_000, estimated_calls=1,
+                                  cost=0.045)
+    summary["models"]["local"] = {**summary["models"]["m"], "tokens": 50, "prompt_tokens": 70, "cost": None}
+    summary["spend"] = {"prompt_tokens": 10_070, "completion_tokens": 2_050, "total_tokens": 12_120,
+                        "cost": 0.045, "estimated": True}
+    summary["stopped_by"] = "genesys.cost.max_cost=0.04 reached: 10070 prompt + 2050 completion = 12120 tokens"
+    (folder / "summary.json").write_text(json.dumps(summary))
+    run = load_run(folder)
+    text = render_summary(run, cache_savings([], execute=False), {})
+    assert "| m | 10000 | 2000 | 300 | 1 | $0.0450 |" in text and "| local | 70 | 50 | 300 | 1 | unpriced |" in text
+    assert "| all | 10070 | 2050 | | | $0.0450 |" in text
+    assert "Stopped by a spending cap: genesys.cost.max_cost=0.04 reached" in text
