@@ -56,6 +56,12 @@ class RunSettings:
     # Each OpenEvolve checkpoint holds every program, so keeping all of them grows as attempts squared;
     # a resume needs none of them (it replays history.jsonl). 0 keeps all.
     keep_checkpoints: int = 3
+    # A child failing a check of the program (syntax, import, shape, causality...) goes back to the model that
+    # wrote it with the check's message, for up to this many repair replies; the attempt is charged once. 0: off
+    repair_rounds: int = 2
+    # Tests and benchmarks of repair rounds: the share of the offline mutator's answers broken on purpose (a
+    # syntax slip or a wrong name); asked to repair one, it answers with the unbroken text
+    offline_break_rate: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice(self.mutator, ("auto", "offline", "llm"), "mutator")
@@ -66,6 +72,11 @@ class RunSettings:
             raise ValueError(f"requeue_limit must be >= 0, got {self.requeue_limit}")
         if self.keep_checkpoints < 0:
             raise ValueError(f"keep_checkpoints must be >= 0 (0 keeps all), got {self.keep_checkpoints}")
+        if isinstance(self.repair_rounds, bool) or not isinstance(self.repair_rounds, int) or self.repair_rounds < 0:
+            raise ValueError(f"repair_rounds must be a whole number >= 0 (0 turns repairs off), got {self.repair_rounds!r}")
+        rate = self.offline_break_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise ValueError(f"offline_break_rate must be a probability in [0, 1], got {rate!r}")
         object.__setattr__(self, "devices", tuple(str(d) for d in self.devices))
 
 

@@ -3,7 +3,8 @@
 A design attempt asks the LLM (or the offline mutator) for a change of one unit (SEARCH/REPLACE blocks or,
 in rewrite mode, the whole program), turns the answer into a child (controller/answer.py), enforces the EVOLVE-BLOCK against the framework template (OpenEvolve 0.4.0 never does this in its
 workers), tunes the child's learning rate when tune mode is on, and evaluates the child at the smallest
-rung at that rate. A verification evaluates an existing design at one more rung, at the design's rate.
+rung at that rate. A child that fails a check of the program goes back to the same model for up to
+``repair_rounds`` repair replies (controller/repair.py) before the attempt is charged. A verification evaluates an existing design at one more rung, at the design's rate.
 Both compare with the baseline at the baseline's own (tuned) rate, passed explicitly so that an engine's
 remote evaluator, which never saw the controller's, compares with the same baseline. Both evaluate through the sandboxed ScalingLawEvaluator, so a hung or crashing program
 costs one child process, never a worker.
@@ -14,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from openevolve_genesys.controller.accounting import classify_evaluation
 from openevolve_genesys.controller.answer import AnswerRules, child_from_answer, operator_name
 from openevolve_genesys.controller.prompt_log import Reply, TokenUsage
+from openevolve_genesys.controller.repair import RepairReply, RepairRound, check_failure, repair, repair_note
 from openevolve_genesys.engine import Engine
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import ProgramError
 from openevolve_genesys.evaluation.tuning import TuneResult
+from openevolve_genesys.prompts.repair import CheckFailure, RepairRequest, repair_prompt
 from openevolve_genesys.llm.streaming import LLMRequestRejected, StreamingLLM, classify_llm_error
 from openevolve_genesys.llm.usage import TokenCount
 
@@ -50,6 +53,7 @@ class DesignAttempt:
     attempt_class: str = ""  # ok, invalid, stalled or infra (controller/accounting.py)
     requeues: int = 0  # how many times this same seed and prompt were re-queued after a stall or infra fault
     tune: TuneResult | None = None  # the learning-rate sweep, in tune mode
+    repairs: list[RepairRound] = field(default_factory=list)  # the repair rounds of a child that failed a check
 
     @property
     def tokens(self) -> int:
@@ -67,13 +71,15 @@ Tuner = Callable[[str], TuneResult]  # a program's source -> its learning-rate s
 TunedEvaluate = Callable[[Any, str, list[str]], Evaluation]
 
 
-def ask_llm(llm: Any, prompt: dict[str, str], timeout: float, model_index: int | None = None) -> str:
+def ask_llm(llm: Any, prompt: dict[str, str], timeout: float, model_index: int | None = None,
+            history: Sequence[dict[str, str]] = ()) -> str:
     """One LLM call with a hard timeout, to the ensemble's model ``model_index`` (None: the ensemble's
-    weighted draw); the model's own retries happen inside it."""
+    weighted draw); the model's own retries happen inside it. ``history``: earlier turns of the conversation."""
     client = _client(llm, model_index)
+    messages = [*history, {"role": "user", "content": prompt["user"]}]
 
     async def call() -> str:
-        return await client.generate_with_context(prompt["system"], [{"role": "user", "content": prompt["user"]}])
+        return await client.generate_with_context(prompt["system"], messages)
 
     return asyncio.run(asyncio.wait_for(call(), timeout=timeout))
 
@@ -111,11 +117,11 @@ def apply_response(seed_code: str, response: str, template: str, policy: str,
 def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_timeout: float,
                        evaluator: ScalingLawEvaluator, rungs: list[str], engine: Engine | None = None,
                        tuner: Tuner | None = None, tuned: TunedEvaluate | None = None,
-                       rules: AnswerRules | None = None) -> DesignAttempt:
-    """Ask, apply, enforce, tune, evaluate. ``engine`` runs the evaluation (default: the evaluator, in
-    process); ``tuner`` (tune mode) sweeps the child's learning rate first, outside the attempt budget;
+                       rules: AnswerRules | None = None, repair_rounds: int = 0) -> DesignAttempt:
+    """Ask, apply, enforce, tune, evaluate, repair. ``engine`` runs the evaluation (default: the evaluator,
+    in process); ``tuner`` (tune mode) sweeps the child's learning rate first, outside the attempt budget;
     ``tuned`` (tune mode, ``tune.same_job``) sweeps and evaluates in one job instead; ``rules`` say how
-    answers are read (rewrite mode, max_code_length)."""
+    answers are read (rewrite mode, max_code_length); ``repair_rounds`` bounds the repair replies."""
     start = time.perf_counter()
     error: Exception | None = None
     try:
@@ -137,21 +143,66 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
                 seed_code, attempt.response, evaluator.template, evaluator.settings.outside_edits, rules)
         except ProgramError as err:
             attempt.failure, attempt.message = err.kind, err.message
-    if attempt.child_code is not None and tuned is not None:
-        attempt.evaluation = tuned(engine or evaluator, attempt.child_code, rungs)
-        attempt.tune = attempt.evaluation.tune
-        attempt.attempt_class = classify_evaluation(attempt.evaluation)
-    elif attempt.child_code is not None:
-        if tuner is not None:
-            attempt.tune = tuner(attempt.child_code)
-        attempt.evaluation = (engine or evaluator).evaluate(
-            attempt.child_code, rungs, learning_rate=attempt.learning_rate,
-            baseline_learning_rate=evaluator.baseline_learning_rate)
-        attempt.attempt_class = classify_evaluation(attempt.evaluation)
+    if attempt.child_code is not None:
+        _evaluate_child(attempt, attempt.child_code, evaluator, rungs, engine, tuner, tuned)
+        failure = check_failure(attempt.evaluation)
+        if failure is not None and repair_rounds > 0:
+            _repair(attempt, failure, seed_code, llm, llm_timeout, evaluator, repair_rounds, rules,
+                    lambda code: _evaluate_child(attempt, code, evaluator, rungs, engine, tuner, tuned))
     elif not attempt.attempt_class:
         attempt.attempt_class = "invalid"  # an answer without a usable diff is a real, failed attempt
     attempt.seconds = time.perf_counter() - start
     return attempt
+
+
+def _evaluate_child(attempt: DesignAttempt, code: str, evaluator: ScalingLawEvaluator, rungs: list[str],
+                    engine: Engine | None, tuner: Tuner | None, tuned: TunedEvaluate | None) -> tuple[Evaluation, str]:
+    """Tune (in tune mode) and evaluate ``code`` as the attempt's child; its evaluation and class.
+
+    A child failing its checks is never swept: in one job the checks run before the sweep, and with a job
+    per trial the sweep stops at the first trial's failed check (evaluation/tuning.py)."""
+    if tuned is not None:
+        attempt.evaluation = tuned(engine or evaluator, code, rungs)
+        attempt.tune = attempt.evaluation.tune
+    else:
+        if tuner is not None:
+            attempt.tune = tuner(code)
+        attempt.evaluation = (engine or evaluator).evaluate(
+            code, rungs, learning_rate=attempt.learning_rate, baseline_learning_rate=evaluator.baseline_learning_rate)
+    attempt.attempt_class = classify_evaluation(attempt.evaluation)
+    return attempt.evaluation, attempt.attempt_class
+
+
+def _repair(attempt: DesignAttempt, failure: CheckFailure, seed_code: str, llm: Any, llm_timeout: float,
+            evaluator: ScalingLawEvaluator, rounds: int, rules: AnswerRules | None,
+            evaluate: Callable[[str], tuple[Evaluation, str]]) -> None:
+    """Repair rounds with the attempt's own model; their tokens and LLM seconds are the attempt's."""
+    rewrite = rules.rewrite if rules is not None else False
+    # The model sees its own first answer: the repair continues that conversation.
+    history = [{"role": "user", "content": attempt.prompt["user"]},
+               {"role": "assistant", "content": attempt.response or ""}]
+    spent: list[TokenCount] = []  # every repair call's tokens, failed calls' too
+
+    def ask(child: str, check: CheckFailure, rejected: CheckFailure | None, number: int) -> RepairReply:
+        request = RepairRequest(child, seed_code, check, attempt.unit, number, rounds, rewrite, rejected)
+        prompt = {"system": attempt.prompt["system"], "user": repair_prompt(request)}
+        start = time.perf_counter()
+        try:
+            text = ask_llm(llm, prompt, llm_timeout, attempt.model_index, history)
+        except Exception as err:  # stalled, refused, failed: stop repairing, the last check failure stands
+            spent.append(tokens_received(llm, attempt.model_index, err))
+            return RepairReply(None, spent[-1], time.perf_counter() - start, f"{type(err).__name__}: {err}")
+        spent.append(tokens_received(llm, attempt.model_index))
+        attempt.replies.append(Reply(text, usage_reported(llm, attempt.model_index)))
+        return RepairReply(text, spent[-1], time.perf_counter() - start)
+
+    def apply(child: str, reply: str) -> str:
+        return apply_response(child, reply, evaluator.template, evaluator.settings.outside_edits, rules)[0]
+
+    attempt.child_code, attempt.repairs = repair(attempt.child_code or "", failure, rounds, ask, apply, evaluate)
+    attempt.usage = sum(spent, attempt.usage)
+    attempt.llm_seconds += sum(r.llm_seconds for r in attempt.repairs)
+    attempt.notes = [*attempt.notes, repair_note(attempt.repairs)]
 
 
 def charge_if_hanging(attempt: DesignAttempt, requeue_limit: int) -> None:

@@ -14,6 +14,7 @@ from openevolve.database import Program
 
 from openevolve_genesys.controller.accounting import Accounting
 from openevolve_genesys.controller.prompt_log import PromptLog
+from openevolve_genesys.controller.repair import RepairStats
 from openevolve_genesys.evaluation.evaluator import Evaluation
 from openevolve_genesys.evaluation.hashing import code_hash
 from openevolve_genesys.llm.usage import TokenCount
@@ -32,6 +33,7 @@ class RunLedger:
         self.attempts = 0  # charged attempts (ok or invalid) only
         self.design_seconds = 0.0
         self.verify_seconds = 0.0
+        self.repairs = RepairStats()
 
     def apply(self, event: dict[str, Any]) -> None:
         self.accounting.record_time(event.get("timing"), event.get("llm_seconds") or 0.0)
@@ -43,6 +45,7 @@ class RunLedger:
         self.accounting.record(event["model"], event["class"], seconds=event["seconds"], tokens=_tokens(event),
                                requeued=event["requeued"], quarantined=event["quarantined"])
         self._apply_tune(event)
+        self.repairs.record(event, charged)  # histories older than repair rounds have no "repairs"
         if charged:
             self.attempts = event["attempt"]
             self.design_seconds += event["seconds"]

@@ -24,7 +24,8 @@ def make_design_agent(config: RunConfig) -> tuple[Any, str]:
     llm = config.openevolve.llm
     if mode == "offline" or (mode == "auto" and not llm_endpoint_configured(config.openevolve)):
         seed = config.openevolve.random_seed
-        model = oe.LLMModelConfig(name="offline-mutator", init_client=init_offline_client, random_seed=seed)
+        client = functools.partial(init_offline_client, break_rate=config.genesys.run.offline_break_rate)
+        model = oe.LLMModelConfig(name="offline-mutator", init_client=client, random_seed=seed)
         why = "as configured" if mode == "offline" else "no API key or endpoint is configured"
         description = f"design agent: the built-in offline mutation library ({why})"
         log.info(description)

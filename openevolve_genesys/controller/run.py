@@ -231,7 +231,8 @@ class GenesysRun:
             tune, same_job = self.tune_settings.enabled, self.tune_settings.same_job
             return run_design_attempt(job, seed_code, self.llm, self.llm_timeout, self.evaluator, self.rungs[:1],
                                       self.engine, self._tune if tune and not same_job else None,
-                                      self._tuned_evaluate if tune and same_job else None, self.answer_rules)
+                                      self._tuned_evaluate if tune and same_job else None, self.answer_rules,
+                                      self.config.genesys.run.repair_rounds)
         return run_verification(job, self.database.get(job.design_id).code, self.engine,
                                 self.evaluator.baseline_learning_rate)
 
@@ -273,7 +274,8 @@ class GenesysRun:
                  "learning_rate": job.learning_rate, "tune": job.tune.to_dict() if job.tune else None,
                  "outcome": evaluation.outcome if evaluation else job.failure,
                  "rungs": evaluation.rungs if evaluation else {}, "metrics": evaluation.metrics if evaluation else {},
-                 "artifacts": short_artifacts(evaluation), **_times(evaluation), **self._retry_fate(job),
+                 "artifacts": short_artifacts(evaluation), "repairs": [r.to_dict() for r in job.repairs],
+                 **_times(evaluation), **self._retry_fate(job),
                  "prompt_log": PromptLog(template_key(self.answer_rules.rewrite), job.prompt["system"],
                                          job.prompt["user"], tuple(job.replies)).to_dict()}
         self.history.append(event)
@@ -387,7 +389,8 @@ class GenesysRun:
         self.database.save(str(checkpoint), self.ledger.attempts)
         _prune_checkpoints(checkpoint.parent, self.config.genesys.run.keep_checkpoints)
         write_json_atomic(self.output / "summary.json", {**self.accounting.summary(), "stopped_by": self.stopped_by,
-                                                         "valuation": self.database.valuation_summary()})
+                                                         "valuation": self.database.valuation_summary(),
+                                                         "repairs": self.ledger.repairs.to_dict()})
         write_json_atomic(self.output / OPERATORS_FILE, credit_table(
             self.database.records, self.config.genesys.selector.credit_settings, self.selector.units, self.models))
         best = self.database.best_design()

@@ -40,6 +40,11 @@ class TokenCount:
         return cls(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
                    bool(usage.get("estimated", False)))
 
+    def __add__(self, other: "TokenCount") -> "TokenCount":
+        """Two calls' tokens together (an attempt's first answer and its repair replies)."""
+        return TokenCount(self.prompt + other.prompt, self.completion + other.completion,
+                          self.estimated or other.estimated)
+
 
 def estimate_tokens(chars: int) -> int:
     return math.ceil(chars / TOKEN_CHARS)

@@ -9,6 +9,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from openevolve_genesys.controller.accounting import CHARGED
+from openevolve_genesys.controller.repair import RepairStats
 from openevolve_genesys.evaluation.program import ProgramError, split_block
 from openevolve_genesys.report.cache_savings import CacheReport
 from openevolve_genesys.report.load import RunData
@@ -37,7 +39,8 @@ def render_summary(run: RunData, cache: CacheReport, plots: dict[str, Path], top
     out = [f"# Run report: `{run.path}`", ""]
     out += _overview(run)
     out += ["## Plots", ""] + [f"- [{PLOT_TITLES.get(name, name)}]({path.name})" for name, path in plots.items()]
-    out += [""] + _best_designs(run, top) + _budget(run) + _spend(run) + _time(run) + _operators(run) + _cache(cache)
+    out += [""] + _best_designs(run, top) + _budget(run) + _repairs(run) + _spend(run) + _time(run)
+    out += _operators(run) + _cache(cache)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -171,6 +174,17 @@ def _spend(run: RunData) -> list[str]:
 
 def _dollars(cost: float | None) -> str:
     return "unpriced" if cost is None else f"${cost:.4f}"
+
+
+def _repairs(run: RunData) -> list[str]:
+    """What repair rounds cost and saved, folded from the history (runs older than repairs have none)."""
+    stats = RepairStats.of(run.events, lambda attempt_class: attempt_class in CHARGED)
+    if not stats.rounds:
+        return []
+    return ["## Repair rounds", "",
+            f"{stats.rounds} repair rounds for {stats.attempts} attempts whose child failed a check; "
+            f"{stats.saved} attempts saved (the first child failed a check, the final one passed); "
+            f"{stats.tokens} tokens and {stats.seconds:.1f} s spent on repairs (counted in the attempts' own).", ""]
 
 
 def _time(run: RunData) -> list[str]:
