@@ -43,10 +43,15 @@ class _RenameLocals(ast.NodeTransformer):
 
 
 class _RenameAttributes(ast.NodeTransformer):
-    def visit_Attribute(self, node: ast.Attribute) -> ast.Attribute:
-        self.generic_visit(node)
-        if isinstance(node.value, ast.Name) and node.value.id == "self":
-            node.attr = f"{node.attr}_renamed"
+    """Rename the attributes a class assigns on self (its parameters and settings, not its methods)."""
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
+        selfs = [n for n in ast.walk(node) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+                 and n.value.id == "self"]
+        stored = {n.attr for n in selfs if isinstance(n.ctx, ast.Store)}
+        for n in selfs:
+            if n.attr in stored:
+                n.attr = f"{n.attr}_renamed"
         return node
 
 

@@ -132,7 +132,7 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
             attempt.tune = tuner(attempt.child_code)
         attempt.evaluation = (engine or evaluator).evaluate(
             attempt.child_code, rungs, learning_rate=attempt.learning_rate,
-            baseline_learning_rate=evaluator.baseline_learning_rate)
+            baseline_learning_rate=evaluator.baseline_learning_rate, seed_source=seed_code)
         attempt.attempt_class = classify_evaluation(attempt.evaluation)
     elif not attempt.attempt_class:
         attempt.attempt_class = "invalid"  # an answer without a usable diff is a real, failed attempt
