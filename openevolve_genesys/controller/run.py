@@ -36,6 +36,7 @@ from openevolve_genesys.controller.jobs import (DesignAttempt, Verification, cha
 from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_text, short_artifacts
 from openevolve_genesys.controller.llm import llm_timeout, make_design_agent
 from openevolve_genesys.engine import make_engine
+from openevolve_genesys.report.noop import noop_summary
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import block_classes
 from openevolve_genesys.evaluation.tuning import TuneBudget, TuneResult, evaluate_tuned, tune_learning_rate
@@ -343,7 +344,8 @@ class GenesysRun:
         self.database.save(str(checkpoint), self.ledger.attempts)
         _prune_checkpoints(checkpoint.parent, self.config.genesys.run.keep_checkpoints)
         write_json_atomic(self.output / "summary.json", {**self.accounting.summary(),
-                                                         "valuation": self.database.valuation_summary()})
+                                                         "valuation": self.database.valuation_summary(),
+                                                         "noop_screen": noop_summary(self.history.events()).to_dict()})
         write_json_atomic(self.output / OPERATORS_FILE, credit_table(
             self.database.records, self.config.genesys.selector.credit_settings, self.selector.units, self.models))
         best = self.database.best_design()
