@@ -68,7 +68,7 @@ class DesignAttempt:
 
 Tuner = Callable[[str], TuneResult]  # a program's source -> its learning-rate sweep, each trial its own job
 # (runner, source, rungs) -> the evaluation at the rate swept in the same job (tuning.evaluate_tuned)
-TunedEvaluate = Callable[[Any, str, list[str]], Evaluation]
+TunedEvaluate = Callable[[Any, str, list[str], str | None], Evaluation]  # runner, child, rungs, seed
 
 
 def ask_llm(llm: Any, prompt: dict[str, str], timeout: float, model_index: int | None = None,
@@ -144,31 +144,34 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
         except ProgramError as err:
             attempt.failure, attempt.message = err.kind, err.message
     if attempt.child_code is not None:
-        _evaluate_child(attempt, attempt.child_code, evaluator, rungs, engine, tuner, tuned)
+        _evaluate_child(attempt, attempt.child_code, seed_code, evaluator, rungs, engine, tuner, tuned)
         failure = check_failure(attempt.evaluation)
         if failure is not None and repair_rounds > 0:
             _repair(attempt, failure, seed_code, llm, llm_timeout, evaluator, repair_rounds, rules,
-                    lambda code: _evaluate_child(attempt, code, evaluator, rungs, engine, tuner, tuned))
+                    lambda code: _evaluate_child(attempt, code, seed_code, evaluator, rungs, engine, tuner, tuned))
     elif not attempt.attempt_class:
         attempt.attempt_class = "invalid"  # an answer without a usable diff is a real, failed attempt
     attempt.seconds = time.perf_counter() - start
     return attempt
 
 
-def _evaluate_child(attempt: DesignAttempt, code: str, evaluator: ScalingLawEvaluator, rungs: list[str],
-                    engine: Engine | None, tuner: Tuner | None, tuned: TunedEvaluate | None) -> tuple[Evaluation, str]:
-    """Tune (in tune mode) and evaluate ``code`` as the attempt's child; its evaluation and class.
+def _evaluate_child(attempt: DesignAttempt, code: str, seed_code: str, evaluator: ScalingLawEvaluator,
+                    rungs: list[str], engine: Engine | None, tuner: Tuner | None,
+                    tuned: TunedEvaluate | None) -> tuple[Evaluation, str]:
+    """Tune (in tune mode) and evaluate ``code`` as the attempt's child; its evaluation and class. The seed's
+    code goes with it, so the sandbox screens a child that computes what its seed does before any training.
 
     A child failing its checks is never swept: in one job the checks run before the sweep, and with a job
     per trial the sweep stops at the first trial's failed check (evaluation/tuning.py)."""
     if tuned is not None:
-        attempt.evaluation = tuned(engine or evaluator, code, rungs)
+        attempt.evaluation = tuned(engine or evaluator, code, rungs, seed_code)
         attempt.tune = attempt.evaluation.tune
     else:
         if tuner is not None:
             attempt.tune = tuner(code)
         attempt.evaluation = (engine or evaluator).evaluate(
-            code, rungs, learning_rate=attempt.learning_rate, baseline_learning_rate=evaluator.baseline_learning_rate)
+            code, rungs, learning_rate=attempt.learning_rate, baseline_learning_rate=evaluator.baseline_learning_rate,
+            seed_source=seed_code)
     attempt.attempt_class = classify_evaluation(attempt.evaluation)
     return attempt.evaluation, attempt.attempt_class
 

@@ -129,7 +129,7 @@ def curve_text(record: DesignRecord) -> str:
 def short_artifacts(evaluation: Evaluation | None) -> dict:
     if evaluation is None:
         return {}
-    keep = ("message", "notes", "learning_curves", "trained_rungs")
+    keep = ("message", "notes", "learning_curves", "trained_rungs", "noop_probe")
     return {k: (v[-2000:] if isinstance(v, str) else v) for k, v in evaluation.artifacts.items() if k in keep}
 
 

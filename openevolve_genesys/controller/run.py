@@ -39,6 +39,7 @@ from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_t
 from openevolve_genesys.controller.prompt_log import PromptLog, template_key
 from openevolve_genesys.controller.llm import llm_timeout, make_design_agent
 from openevolve_genesys.engine import make_engine
+from openevolve_genesys.report.noop import noop_summary
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import block_classes
 from openevolve_genesys.evaluation.tuning import TuneBudget, TuneResult, evaluate_tuned, tune_learning_rate
@@ -242,10 +243,11 @@ class GenesysRun:
                                   budget=self.tune_budget,
                                   baseline_learning_rate=self.evaluator.baseline_learning_rate)
 
-    def _tuned_evaluate(self, runner: Any, source: str, rungs: list[str]) -> Evaluation:
+    def _tuned_evaluate(self, runner: Any, source: str, rungs: list[str], seed_source: str | None) -> Evaluation:
         """A design's sweep and first rung in one sandboxed job, the sweep charged to the tune budget only."""
         return evaluate_tuned(runner, self.evaluator.profile, source, rungs, self.tune_settings,
-                              budget=self.tune_budget, baseline_learning_rate=self.evaluator.baseline_learning_rate)
+                              budget=self.tune_budget, baseline_learning_rate=self.evaluator.baseline_learning_rate,
+                              seed_source=seed_source)
 
     # -- recording ----------------------------------------------------------------------------
     def _record(self, job: DesignAttempt | Verification) -> None:
@@ -390,7 +392,8 @@ class GenesysRun:
         _prune_checkpoints(checkpoint.parent, self.config.genesys.run.keep_checkpoints)
         write_json_atomic(self.output / "summary.json", {**self.accounting.summary(), "stopped_by": self.stopped_by,
                                                          "valuation": self.database.valuation_summary(),
-                                                         "repairs": self.ledger.repairs.to_dict()})
+                                                         "repairs": self.ledger.repairs.to_dict(),
+                                                         "noop_screen": noop_summary(self.history.events()).to_dict()})
         write_json_atomic(self.output / OPERATORS_FILE, credit_table(
             self.database.records, self.config.genesys.selector.credit_settings, self.selector.units, self.models))
         best = self.database.best_design()

@@ -53,7 +53,8 @@ class ScalingLawEvaluator:
     def evaluate(self, source: str, rungs: Sequence[str] | None = None,
                  on_heartbeat: Callable[[dict], None] | None = None, *, learning_rate: float | None = None,
                  baseline_learning_rate: float | None = None, trial: Mapping[str, Any] | None = None,
-                 env: Mapping[str, str] | None = None, tune: TuneSettings | None = None) -> Evaluation:
+                 env: Mapping[str, str] | None = None, tune: TuneSettings | None = None,
+                 seed_source: str | None = None) -> Evaluation:
         """Train ``source`` at ``rungs`` (all by default) and score it against the baseline.
 
         ``learning_rate`` trains the design at its own (tuned) rate and ``baseline_learning_rate`` picks
@@ -63,6 +64,8 @@ class ScalingLawEvaluator:
         comparison: the baseline was never trained on that target. ``env`` adds child environment
         variables (an engine slot's device pinning). ``tune`` sweeps the design's rate in the same job first and
         trains ``rungs`` at the winner (``learning_rate`` must then be unset); the sweep is ``.tune``.
+        ``seed_source`` (a design attempt's seed; verifications pass none) screens the child against it before
+        training: a no-op (``genesys.noop_tolerance``, evaluation/noop.py) is ``invalid`` with check no_change.
         """
         if tune is not None and (learning_rate is not None or trial is not None):
             raise ValueError("evaluate(tune=...) chooses the learning rate itself: pass no learning_rate or trial")
@@ -75,7 +78,7 @@ class ScalingLawEvaluator:
         changes = {**(trial or {}), "learning_rate": lr}
         sweep = None if tune is None else {"settings": dataclasses.asdict(tune),
                                            "baseline_learning_rate": None if is_baseline else base_lr}
-        evaluation = self._run(source, names, changes, speeds, on_heartbeat, env, sweep)
+        evaluation = self._run(source, names, changes, speeds, on_heartbeat, env, sweep, seed_source)
         if evaluation.tune is not None:
             lr = evaluation.tune.best_learning_rate
             base_lr = lr if is_baseline else base_lr  # the template swept for itself is its own baseline
@@ -161,7 +164,7 @@ class ScalingLawEvaluator:
 
     def _run(self, source: str, names: list[str], changes: Mapping[str, Any], speeds: dict[str, float] | None,
              on_heartbeat: Callable[[dict], None] | None, env: Mapping[str, str] | None,
-             sweep: Mapping[str, Any] | None = None) -> Evaluation:
+             sweep: Mapping[str, Any] | None = None, seed_source: str | None = None) -> Evaluation:
         """Train ``source`` at ``names`` with the profile's TrainConfig changed by ``changes`` (after a sweep of
         the learning rate in the same job, when ``sweep`` is given)."""
         self.data_fingerprint()  # a bad data config fails here, in the parent, not as the design's fault
@@ -178,7 +181,8 @@ class ScalingLawEvaluator:
             dict(source=source, framework=s.framework, profile=s.profile, profile_overrides=overrides,
                  data=dict(s.data), rungs=names, cache_path=str(s.resolved_cache_path()),
                  checks=dataclasses.asdict(s.checks), outside_edits=s.outside_edits,
-                 baseline_tokens_per_second=speeds, sweep=sweep),
+                 baseline_tokens_per_second=speeds, sweep=sweep, seed_source=seed_source,
+                 noop_tolerance=s.noop_tolerance),
             s.sandbox, on_heartbeat=on_heartbeat, env={**(env or {}), "GENESYS_CACHE_DIR": str(cache_root())},
             writable_paths=self._writable_paths(),
         )
@@ -187,16 +191,19 @@ class ScalingLawEvaluator:
         timing = job_timing(payload.get("timing", {}), result.seconds)
         artifacts = {"message": result.message, "stdout": result.stdout, "stderr": result.stderr,
                      "notes": "\n".join(payload.get("notes", [])), "seconds": round(result.seconds, 2)}
+        noop = payload.get("noop_probe")
+        if noop is not None:  # the child's probe distance from its seed, screened or not
+            artifacts["noop_probe"] = noop
         if result.outcome != "ok":
             kind = payload.get("kind", result.outcome)
             log.info("evaluation %s (%s): %s", result.outcome, kind, result.message.splitlines()[0] if result.message else "")
             return Evaluation(result.outcome, {"combined_score": INVALID_SCORE, "outcome": result.outcome,
-                                               "check": kind}, artifacts, tune=tune, timing=timing)
+                                               "check": kind, **_distance(noop)}, artifacts, tune=tune, timing=timing)
         rungs = payload["rungs"]
         hits = [r["cache_hit"] for r in rungs.values()]
         metrics = {"outcome": "ok", "cache_hit": "functional" if hits and all(hits) else None,
                    "functional_hash": payload.get("functional_hash"),
-                   "data_fingerprint": payload.get("data_fingerprint")}
+                   "data_fingerprint": payload.get("data_fingerprint"), **_distance(noop)}
         artifacts["learning_curves"] = _curve_summary(rungs)
         artifacts["trained_rungs"] = payload.get("trained_rungs", [])
         artifacts["compiles"] = payload.get("compiles")  # XLA programs the job compiled (trials included)
@@ -236,6 +243,13 @@ class ScalingLawEvaluator:
             score = value.utility
         metrics["combined_score"] = float(score) if score is not None and math.isfinite(score) else INVALID_SCORE
         return metrics
+
+
+def _distance(noop: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The probe distance as metrics (history lines and the report read them); none without a seed."""
+    if noop is None:
+        return {}
+    return {"probe_distance": noop.get("distance"), "probe_params_match": bool(noop.get("params_match"))}
 
 
 def _ladder(rungs: dict[str, dict]) -> dict[str, tuple[float, list[float]]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -83,6 +84,56 @@ def _digest(tag: str, array: Any, mantissa_bits: int) -> bytes:
     return hashlib.sha256(header + rounded.tobytes()).digest()
 
 
+Slot = tuple[int, int] | None  # (layer, n_layers) of a layer-aware factory; None for a plain one
+
+
+@dataclass(frozen=True)
+class MixerProbe:
+    """What one mixer computes on the fixed probe: the numbers the functional hash rounds and the no-op screen
+    (evaluation/noop.py) compares. ``L = sum(y * w)`` is the fixed loss, ``y_after_step`` the output after one
+    SGD step on it; ``init_digests`` are the exact initial parameter values, sorted (names do not enter)."""
+
+    y: np.ndarray
+    grad_x: np.ndarray
+    grad_params: tuple[np.ndarray, ...]
+    y_after_step: np.ndarray
+    init_digests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FunctionalProbe:
+    """A program's probe at every layer slot it trains at (one ``None`` slot for a plain factory)."""
+
+    options: tuple[int, int, int, int, int]  # d_model, n_heads, seq_len, batch, seed
+    slots: dict[Slot, MixerProbe]
+
+    def hash(self, mantissa_bits: int = 10) -> str:
+        """The functional hash (``functional_hash``) of these numbers."""
+        hashes = {slot: _hash_probe(probe, self.options, mantissa_bits) for slot, probe in self.slots.items()}
+        if len(set(hashes.values())) == 1:  # the same function in every layer: a plain stack of it
+            return next(iter(hashes.values()))
+        h = hashlib.sha256(_LAYERED_VERSION)
+        for (layer, n_layers), digest in hashes.items():
+            h.update(f"{layer}/{n_layers}:{digest}|".encode())
+        return h.hexdigest()
+
+
+def functional_probe(mixer_factory: Callable[..., Any], *, d_model: int = 32, n_heads: int = 4, seq_len: int = 16,
+                     batch: int = 2, seed: int = 0, depths: Sequence[int] | None = None) -> FunctionalProbe:
+    """Run ``mixer_factory(d_model, n_heads, rngs=nnx.Rngs(seed))`` on the fixed probe, at every (layer, n_layers)
+    of ``depths`` (default: its declared ``depths``) for a layer-aware factory. Executes the program's code:
+    call it inside the sandbox."""
+    from openevolve_genesys.training.model import layer_slots
+
+    options = (d_model, n_heads, seq_len, batch, seed)
+    slots = layer_slots(mixer_factory, depths)
+    if slots is None:
+        return FunctionalProbe(options, {None: _probe_one(mixer_factory, *options)})
+    return FunctionalProbe(options, {
+        (layer, n_layers): _probe_one(functools.partial(mixer_factory, layer=layer, n_layers=n_layers), *options)
+        for layer, n_layers in slots})
+
+
 def functional_hash(
     mixer_factory: Callable[..., Any],
     *,
@@ -108,25 +159,27 @@ def functional_hash(
     close to a rounding boundary can still split reassociated but equal functions (a cache miss,
     never a false hit beyond the rounding tolerance).
     """
-    from openevolve_genesys.training.model import layer_slots
+    probe = functional_probe(mixer_factory, d_model=d_model, n_heads=n_heads, seq_len=seq_len, batch=batch,
+                             seed=seed, depths=depths)
+    return probe.hash(mantissa_bits)
 
-    options = dict(d_model=d_model, n_heads=n_heads, seq_len=seq_len, batch=batch, mantissa_bits=mantissa_bits,
-                   seed=seed)
-    slots = layer_slots(mixer_factory, depths)
-    if slots is None:
-        return _hash_one(mixer_factory, **options)
-    hashes = [_hash_one(functools.partial(mixer_factory, layer=layer, n_layers=n_layers), **options)
-              for layer, n_layers in slots]
-    if len(set(hashes)) == 1:  # the same function in every layer: a plain stack of it
-        return hashes[0]
-    h = hashlib.sha256(_LAYERED_VERSION)
-    for (layer, n_layers), digest in zip(slots, hashes):
-        h.update(f"{layer}/{n_layers}:{digest}|".encode())
+
+def _hash_probe(probe: MixerProbe, options: tuple[int, ...], mantissa_bits: int) -> str:
+    param_digests = sorted(_digest("param-grad", g, mantissa_bits) for g in probe.grad_params)
+    d_model, n_heads, seq_len, batch, seed = options
+    h = hashlib.sha256(_FUNCTIONAL_VERSION)
+    h.update(repr((d_model, n_heads, seq_len, batch, mantissa_bits, seed)).encode())
+    h.update(_digest("y", probe.y, mantissa_bits))
+    h.update(_digest("dx", probe.grad_x, mantissa_bits))
+    h.update(f"{len(param_digests)} params".encode())
+    for digest in param_digests:
+        h.update(digest)
+    h.update(_digest("y-after-step", probe.y_after_step, mantissa_bits))
     return h.hexdigest()
 
 
-def _hash_one(mixer_factory: Callable[..., Any], *, d_model: int, n_heads: int, seq_len: int, batch: int,
-              mantissa_bits: int, seed: int) -> str:
+def _probe_one(mixer_factory: Callable[..., Any], d_model: int, n_heads: int, seq_len: int, batch: int,
+               seed: int) -> MixerProbe:
     import jax
     import jax.numpy as jnp
     from flax import nnx
@@ -154,14 +207,11 @@ def _hash_one(mixer_factory: Callable[..., Any], *, d_model: int, n_heads: int, 
             return y, grad_p, grad_x, loss(stepped, inputs)[1]
 
         y, grad_params, grad_x, y_after = probe(params, x)
+        init = sorted(_exact_digest(v) for v in jax.tree.leaves(params))
+    return MixerProbe(np.asarray(y), np.asarray(grad_x), tuple(np.asarray(g) for g in jax.tree.leaves(grad_params)),
+                      np.asarray(y_after), tuple(init))
 
-    param_digests = sorted(_digest("param-grad", g, mantissa_bits) for g in jax.tree.leaves(grad_params))
-    h = hashlib.sha256(_FUNCTIONAL_VERSION)
-    h.update(repr((d_model, n_heads, seq_len, batch, mantissa_bits, seed)).encode())
-    h.update(_digest("y", y, mantissa_bits))
-    h.update(_digest("dx", grad_x, mantissa_bits))
-    h.update(f"{len(param_digests)} params".encode())
-    for digest in param_digests:
-        h.update(digest)
-    h.update(_digest("y-after-step", y_after, mantissa_bits))
-    return h.hexdigest()
+
+def _exact_digest(array: Any) -> str:
+    array = np.asarray(array)
+    return hashlib.sha256(f"{array.shape}|{array.dtype.name}|".encode() + array.tobytes()).hexdigest()

@@ -17,7 +17,8 @@ from openevolve_genesys.evaluation.cache import CacheKey, FitnessCache, config_h
 from openevolve_genesys.evaluation.checks import (
     CheckSettings, StepTimeGuard, check_learning, check_mixer, check_parameter_budget, describe_counts,
 )
-from openevolve_genesys.evaluation.hashing import code_hash, functional_hash
+from openevolve_genesys.evaluation.hashing import code_hash, functional_probe
+from openevolve_genesys.evaluation.noop import noop_message, probe_distance
 from openevolve_genesys.evaluation.program import ProgramError, load_program
 from openevolve_genesys.evaluation.sandbox import DesignInvalid
 from openevolve_genesys.evaluation.timing import Stopwatch
@@ -39,13 +40,17 @@ def evaluate_program(
     outside_edits: str = "revert",
     baseline_tokens_per_second: Mapping[str, float] | None = None,
     sweep: Mapping[str, Any] | None = None,
+    seed_source: str | None = None,
+    noop_tolerance: float = 0.0,
     heartbeat: Callable[[dict], None] = lambda progress: None,
 ) -> dict[str, Any]:
     """Check ``source`` and train it at ``rungs``; returns per-rung results (JSON) or raises DesignInvalid.
 
     ``sweep`` ({"settings": TuneSettings fields, "baseline_learning_rate"}) first sweeps the learning rate on
     the cheap target (evaluation/tuning.py) and trains ``rungs`` at the winner; every trial and rung of one
-    shape shares one compiled program, the rate being a run-time argument."""
+    shape shares one compiled program, the rate being a run-time argument. ``seed_source`` (a design attempt's
+    seed) screens the child before any training: within ``noop_tolerance`` of the seed's probe it is a no-op
+    (evaluation/noop.py) and raises DesignInvalid of kind no_change."""
     watch = Stopwatch()
     enable_compilation_cache()
     settings = CheckSettings(**checks)
@@ -67,8 +72,16 @@ def evaluate_program(
         report["code_hash"] = code_hash(program.source)
         # At the training sequence length: a program may branch on shapes, and a hash taken on shorter
         # inputs than it trains on would file it under the wrong function.
-        report["functional_hash"] = functional_hash(program.build_mixer, seq_len=ladder.train.seq_len,
-                                                     depths=depths)
+        probe = functional_probe(program.build_mixer, seq_len=ladder.train.seq_len, depths=depths)
+        report["functional_hash"] = probe.hash()
+        if seed_source is not None:
+            # The seed runs here, in the child's sandbox, on the same probe: the parent never runs evolved code.
+            seed = load_program(seed_source, framework=framework, policy=outside_edits)
+            distance = probe_distance(probe, functional_probe(seed.build_mixer, seq_len=ladder.train.seq_len,
+                                                              depths=depths))
+            report["noop_probe"] = {**distance.to_dict(), "tolerance": noop_tolerance}
+            if distance.is_noop(noop_tolerance):
+                raise ProgramError("no_change", noop_message(distance, noop_tolerance))
     except ProgramError as err:
         raise DesignInvalid(err.message, payload={"kind": err.kind, **report, "timing": watch.to_dict()}) from None
     heartbeat({"stage": "checked"})

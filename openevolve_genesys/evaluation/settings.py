@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -34,6 +35,11 @@ class EvaluatorSettings:
     checks: CheckSettings = field(default_factory=CheckSettings)
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
     tune: TuneSettings = field(default_factory=TuneSettings)  # learning-rate sweeps (evaluation/tuning.py)
+    # A design attempt's child whose probe outputs are within this relative RMS distance of its seed's (with the
+    # same initial parameters) is classed no_change and never trained (evaluation/noop.py); 0 screens only
+    # exact equals. Default from experiments/benchmarks/noop_distances.py: no-op edits measured at most about
+    # 1e-6, real mutations at least about 0.1.
+    noop_tolerance: float = 1e-3
 
     def __post_init__(self) -> None:
         # Checked here, so a misspelt value stops the run at load (and --profile on the command line too),
@@ -46,6 +52,10 @@ class EvaluatorSettings:
         elif not Path(self.framework).expanduser().is_file():
             raise ConfigError(f"genesys.framework file {self.framework} does not exist; name one of "
                               f"{', '.join(FRAMEWORKS)} or an existing generated framework file")
+        tolerance = self.noop_tolerance
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < math.inf:
+            raise ConfigError(f"genesys.noop_tolerance must be a finite number >= 0 (a relative RMS distance, "
+                              f"e.g. 1e-3), got {tolerance!r}")
         rungs = [r.name for r in PROFILES[self.profile].override(self.profile_overrides or {}).rungs]
         if self.tune.rung:
             check_choice(self.tune.rung, rungs, f"genesys.tune.rung (profile {self.profile})")

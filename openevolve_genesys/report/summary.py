@@ -14,6 +14,7 @@ from openevolve_genesys.controller.repair import RepairStats
 from openevolve_genesys.evaluation.program import ProgramError, split_block
 from openevolve_genesys.report.cache_savings import CacheReport
 from openevolve_genesys.report.load import RunData
+from openevolve_genesys.report.noop import noop_lines, noop_summary
 from openevolve_genesys.report.plots import signed
 from openevolve_genesys.selection.credit import OPERATORS_FILE, credit_table
 from openevolve_genesys.selection.records import DesignRecord
@@ -40,6 +41,7 @@ def render_summary(run: RunData, cache: CacheReport, plots: dict[str, Path], top
     out += _overview(run)
     out += ["## Plots", ""] + [f"- [{PLOT_TITLES.get(name, name)}]({path.name})" for name, path in plots.items()]
     out += [""] + _best_designs(run, top) + _budget(run) + _repairs(run) + _spend(run) + _time(run)
+    out += noop_lines(noop_summary(run.events))
     out += _operators(run) + _cache(cache)
     return "\n".join(out).rstrip() + "\n"
 

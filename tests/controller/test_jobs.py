@@ -128,7 +128,8 @@ def test_tune_mode_sweeps_the_child_first_and_trains_it_at_its_own_rate_against_
                                  ScriptedLLM(whole_block_diff(IMPROVED)), 5, evaluator, ["r0"], tuner=tuner)
     assert [c[0] for c in evaluator.calls] == ["tune", "evaluate"]
     assert evaluator.calls[0][1] == evaluator.calls[1][1] == attempt.child_code
-    assert evaluator.calls[1][2] == {"learning_rate": 2e-3, "baseline_learning_rate": 7e-4}
+    # The seed travels with the child, so its sandbox can screen a no-op before training (evaluation/noop.py).
+    assert evaluator.calls[1][2] == {"learning_rate": 2e-3, "baseline_learning_rate": 7e-4, "seed_source": TEMPLATE}
     assert attempt.tune is swept and attempt.learning_rate == 2e-3 and attempt.attempt_class == "ok"
 
     untuned = run_design_attempt(DesignAttempt("baseline", "Coefficients", PROMPT), TEMPLATE,

@@ -138,7 +138,7 @@ def test_in_tune_mode_the_repaired_child_is_the_one_swept_and_trained(same_job):
     evaluator, swept = CheckingEvaluator(), []
     tune = TuneResult(best_learning_rate=2e-3, trials=(), seconds=1.0, base_learning_rate=1e-3)
 
-    def tuned(runner, source, rungs):  # as evaluate_tuned: the checks run first, a failing child is not swept
+    def tuned(runner, source, rungs, seed_source):  # as evaluate_tuned: the checks run first, a failing child is not swept
         evaluation = runner.evaluate(source, rungs)
         if evaluation.outcome == "ok":
             swept.append(source)
