@@ -55,6 +55,9 @@ class RunSettings:
     # Each OpenEvolve checkpoint holds every program, so keeping all of them grows as attempts squared;
     # a resume needs none of them (it replays history.jsonl). 0 keeps all.
     keep_checkpoints: int = 3
+    # The baseline trains at this many seeds (the run's training seed and the next ones) on every rung: their
+    # spread measures the noise of one training run, which bounds the valuation's pair noise. 1: one seed.
+    baseline_seeds: int = 3
 
     def __post_init__(self) -> None:
         check_choice(self.mutator, ("auto", "offline", "llm"), "mutator")
@@ -65,6 +68,9 @@ class RunSettings:
             raise ValueError(f"requeue_limit must be >= 0, got {self.requeue_limit}")
         if self.keep_checkpoints < 0:
             raise ValueError(f"keep_checkpoints must be >= 0 (0 keeps all), got {self.keep_checkpoints}")
+        if isinstance(self.baseline_seeds, bool) or not isinstance(self.baseline_seeds, int) or self.baseline_seeds < 1:
+            raise ValueError(f"baseline_seeds must be a whole number >= 1 (1 trains the baseline at one seed), got "
+                             f"{self.baseline_seeds!r}")
         object.__setattr__(self, "devices", tuple(str(d) for d in self.devices))
 
 
