@@ -62,6 +62,9 @@ class RunSettings:
     # Tests and benchmarks of repair rounds: the share of the offline mutator's answers broken on purpose (a
     # syntax slip or a wrong name); asked to repair one, it answers with the unbroken text
     offline_break_rate: float = 0.0
+    # The baseline trains at this many seeds (the run's training seed and the next ones) on every rung: their
+    # spread measures the noise of one training run, which bounds the valuation's pair noise. 1: one seed.
+    baseline_seeds: int = 3
 
     def __post_init__(self) -> None:
         check_choice(self.mutator, ("auto", "offline", "llm"), "mutator")
@@ -77,6 +80,9 @@ class RunSettings:
         rate = self.offline_break_rate
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise ValueError(f"offline_break_rate must be a probability in [0, 1], got {rate!r}")
+        if isinstance(self.baseline_seeds, bool) or not isinstance(self.baseline_seeds, int) or self.baseline_seeds < 1:
+            raise ValueError(f"baseline_seeds must be a whole number >= 1 (1 trains the baseline at one seed), got "
+                             f"{self.baseline_seeds!r}")
         object.__setattr__(self, "devices", tuple(str(d) for d in self.devices))
 
 

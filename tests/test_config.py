@@ -66,3 +66,15 @@ def test_a_key_or_an_endpoint_set_only_in_the_environment_counts(monkeypatch, va
     assert llm_endpoint_configured(load_run_config(CONFIGS[0]).openevolve)
     monkeypatch.setenv(variable, "")  # set but empty is not set
     assert not llm_endpoint_configured(load_run_config(CONFIGS[0]).openevolve)
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, "3", True])
+def test_baseline_seeds_must_be_a_whole_number_of_at_least_one(tmp_path, value):
+    with pytest.raises(ConfigError, match=r"genesys: baseline_seeds must be a whole number >= 1 .*got") as err:
+        load_run_config(write(tmp_path, lambda raw: raw["genesys"].update(baseline_seeds=value)))
+    assert "\n" not in str(err.value)
+
+
+def test_baseline_seeds_defaults_to_three_and_one_is_allowed(tmp_path):
+    assert load_run_config(CONFIGS[0]).genesys.run.baseline_seeds == 3
+    assert load_run_config(write(tmp_path, lambda raw: raw["genesys"].update(baseline_seeds=1))).genesys.run.baseline_seeds == 1

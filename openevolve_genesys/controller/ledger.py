@@ -144,8 +144,10 @@ def _why_event(event: dict) -> str:
 
 
 def _rung_record(name: str, result: dict) -> RungRecord:
+    # A baseline's rungs carry its seeds' losses; a design's, and a baseline's from before seeds, do not.
     return RungRecord(rung=name, n_params=result["n_params"], loss=result["final_eval_loss"],
-                      seconds=result.get("train_seconds", 0.0), cache_hit=result.get("cache_hit"))
+                      seconds=result.get("train_seconds", 0.0), cache_hit=result.get("cache_hit"),
+                      seed_losses=tuple(result.get("seed_losses") or ()))
 
 
 def _feedback(event: dict) -> str:

@@ -40,7 +40,7 @@ from openevolve_genesys.controller.prompt_log import PromptLog, template_key
 from openevolve_genesys.controller.llm import llm_timeout, make_design_agent
 from openevolve_genesys.engine import make_engine
 from openevolve_genesys.report.noop import noop_summary
-from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
+from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator, with_seed_losses
 from openevolve_genesys.evaluation.program import block_classes
 from openevolve_genesys.evaluation.tuning import TuneBudget, TuneResult, evaluate_tuned, tune_learning_rate
 from openevolve_genesys.llm.streaming import LLMRequestRejected
@@ -341,15 +341,34 @@ class GenesysRun:
                 evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
                                                   on_heartbeat=ladder)
         lr = self.evaluator.baseline_learning_rate
-        if evaluation.outcome != "ok":
-            raise RuntimeError(f"the {self.evaluator.settings.framework} baseline failed to evaluate at learning "
-                               f"rate {lr:g} ({evaluation.outcome}): {evaluation.artifacts.get('message')}")
+        self._check_baseline(evaluation, lr, self.evaluator.profile.train.seed)
+        evaluation = with_seed_losses(evaluation, self._baseline_seeds(code, lr))
         self.evaluator.adopt_baseline(evaluation)
         event = {"type": "baseline", "id": BASELINE_ID, "code": code, "rungs": evaluation.rungs,
                  "metrics": evaluation.metrics, "learning_rate": self.evaluator.baseline_learning_rate,
                  "tune": tune.to_dict() if tune else None, **_times(evaluation)}
         self.history.append(event)
         self.ledger.apply(event)
+
+    def _baseline_seeds(self, code: str, lr: float) -> list[Evaluation]:
+        """The template at the seeds after the run's (``genesys.baseline_seeds`` in all) on every rung, at the
+        baseline's rate, one job after another through the engine; a seed is a TrainConfig change, so the
+        fitness cache keeps the seeds apart and the run's own seed is the one every design trains at."""
+        first = self.evaluator.profile.train.seed
+        seeds = []
+        for seed in range(first + 1, first + self.config.genesys.run.baseline_seeds):
+            with LadderProgress(f"baseline seed {seed}") as ladder:
+                evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
+                                                  trial={"seed": seed}, on_heartbeat=ladder)
+            self._check_baseline(evaluation, lr, seed)
+            seeds.append(evaluation)
+        return seeds
+
+    def _check_baseline(self, evaluation: Evaluation, lr: float, seed: int) -> None:
+        if evaluation.outcome != "ok":
+            raise RuntimeError(f"the {self.evaluator.settings.framework} baseline failed to evaluate at learning "
+                               f"rate {lr:g}, seed {seed} ({evaluation.outcome}): "
+                               f"{evaluation.artifacts.get('message')}")
 
     # -- state --------------------------------------------------------------------------------
     def _replay(self) -> bool:
@@ -358,8 +377,11 @@ class GenesysRun:
             return False
         for event in events:
             self.ledger.apply(event)
-        # Designs were compared with the baseline at its recorded rate; new ones must be too.
+        # Designs were compared with the baseline at its recorded rate and seeds; new ones must be too.
         self.evaluator.set_baseline_learning_rate(self.database.records[BASELINE_ID].learning_rate)
+        baseline = next(e for e in events if e["type"] == "baseline")
+        self.evaluator.adopt_baseline(Evaluation("ok", {**baseline["metrics"], "learning_rate": self.evaluator.
+                                                        baseline_learning_rate}, rungs=baseline["rungs"]))
         self.tune_budget.trained = int(self.accounting.tuning["trials"])
         state_path = self.output / "state.json"
         if state_path.exists():

@@ -25,7 +25,7 @@ from openevolve_genesys.evaluation.hashing import code_hash
 from openevolve_genesys.evaluation.program import framework_path
 from openevolve_genesys.evaluation.sandbox import run_in_sandbox
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
-from openevolve_genesys.evaluation.timing import job_timing
+from openevolve_genesys.evaluation.timing import add_timing, job_timing
 from openevolve_genesys.evaluation.results import Evaluation, TuneResult
 from openevolve_genesys.evaluation.tuning import TuneSettings, tune_rung
 from openevolve_genesys.scaling.fit import fit_summary
@@ -60,8 +60,8 @@ class ScalingLawEvaluator:
         ``learning_rate`` trains the design at its own (tuned) rate and ``baseline_learning_rate`` picks
         the baseline it is compared with (default: ``self.baseline_learning_rate``); passing both per
         call works in any engine's worker, whose evaluator never saw ``set_baseline_learning_rate``.
-        ``trial`` (TrainConfig changes: a tune trial's cheap target) trains and measures without a
-        comparison: the baseline was never trained on that target. ``env`` adds child environment
+        ``trial`` (TrainConfig changes: a tune trial's cheap target, or another seed of the baseline) trains
+        and measures without a comparison: the baseline was never trained on that target. ``env`` adds child environment
         variables (an engine slot's device pinning). ``tune`` sweeps the design's rate in the same job first and
         trains ``rungs`` at the winner (``learning_rate`` must then be unset); the sweep is ``.tune``.
         ``seed_source`` (a design attempt's seed; verifications pass none) screens the child against it before
@@ -252,8 +252,26 @@ def _distance(noop: Mapping[str, Any] | None) -> dict[str, Any]:
     return {"probe_distance": noop.get("distance"), "probe_params_match": bool(noop.get("params_match"))}
 
 
+def with_seed_losses(evaluation: Evaluation, seeds: Sequence[Evaluation]) -> Evaluation:
+    """The baseline ``evaluation`` (its run's seed) with ``seeds`` (the next seeds, in order) folded in: every rung
+    gets ``seed_losses`` (seed 0 first), which the valuation pairs seed by seed, and the timing is summed."""
+    rungs = {}
+    for name, r in evaluation.rungs.items():
+        missing = [i + 1 for i, e in enumerate(seeds) if name not in e.rungs]
+        if missing:
+            raise ValueError(f"seed(s) {missing} of the baseline have no rung {name!r}: train every seed on every rung")
+        losses = [float(r["final_eval_loss"])] + [float(e.rungs[name]["final_eval_loss"]) for e in seeds]
+        rungs[name] = {**r, "seed_losses": losses}
+    timing = dict(evaluation.timing)
+    for e in seeds:
+        add_timing(timing, e.timing)
+    return dataclasses.replace(evaluation, rungs=rungs, timing=timing)
+
+
 def _ladder(rungs: dict[str, dict]) -> dict[str, tuple[float, list[float]]]:
-    return {name: (float(r["n_params"]), [float(r["final_eval_loss"])]) for name, r in rungs.items()}
+    """rung -> (N, losses by seed): a baseline's every seed (``with_seed_losses``), else the one trained."""
+    return {name: (float(r["n_params"]), [float(v) for v in r.get("seed_losses") or [r["final_eval_loss"]]])
+            for name, r in rungs.items()}
 
 
 def _rate(value: float | None, default: float, name: str) -> float:

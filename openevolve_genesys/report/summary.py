@@ -18,6 +18,7 @@ from openevolve_genesys.report.noop import noop_lines, noop_summary
 from openevolve_genesys.report.plots import signed
 from openevolve_genesys.selection.credit import OPERATORS_FILE, credit_table
 from openevolve_genesys.selection.records import DesignRecord
+from openevolve_genesys.selection.valuation import baseline_seed_noise
 
 PLOT_TITLES = {"scaling_curves": "Scaling curves of the top designs against the baseline",
                "best_utility": "Best utility over charged attempts and over compute seconds",
@@ -103,7 +104,7 @@ def _best_designs(run: RunData, top: int) -> list[str]:
         mark = " (best)" if r.id == run.best_id else ""
         out.append(f"| `{r.id[:8]}`{mark} | {_operator(r, run)} | `{(r.parent_id or '-')[:8]}` | {signed(r.utility)} "
                    f"| {interval} | {p_better} | {r.confidence:.2f} | {reach} | {losses} |")
-    out += [""] + _forecast_basis(ranked)
+    out += [""] + _forecast_basis(ranked) + _seed_basis(run)
     codes = run.codes
     baseline_code = codes.get(run.baseline_id, "")
     for r in ranked:
@@ -123,6 +124,21 @@ def _forecast_basis(ranked: list[DesignRecord]) -> list[str]:
             f"{forecast['noise_sd']:.4f} nats ({forecast['noise_dof']:.0f} dof), slope prior "
             f"{forecast['slope_prior_mean']:+.4f} +- {forecast['slope_prior_sd']:.4f} nats per e-fold of N "
             "(docs/science.md says how each is estimated)."]
+
+
+def _seed_basis(run: RunData) -> list[str]:
+    """The baseline's seed spread beside the pair noise: what one training run's noise is, measured."""
+    baseline = run.records.get(run.baseline_id)
+    if baseline is None or not baseline.rungs:
+        return []
+    seeds = baseline_seed_noise(baseline)
+    if seeds.single_run_sd is None:
+        return ["", "The baseline trained at one seed, so the run measured no seed spread "
+                "(genesys.baseline_seeds: 2 or more measures it)."]
+    by_rung = ", ".join(f"{name} {sd:.4f}" for name, sd in seeds.rung_sd.items())
+    return ["", f"Baseline seed spread ({seeds.seeds} seeds): sd by rung {by_rung} nats; the noise of a single run "
+            f"{seeds.single_run_sd:.4f} nats ({seeds.dof} dof), which bounds the pair noise by "
+            f"{seeds.pair_bound:.4f} nats (two independent runs)."]
 
 
 def _budget(run: RunData) -> list[str]:

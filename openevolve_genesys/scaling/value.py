@@ -25,8 +25,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from openevolve_genesys.scaling.baseline_law import fit_baseline_law
-from openevolve_genesys.scaling.ladder import Ladder, Pairs, pair, parse_ladder, residual_ss, seed_spread
-from openevolve_genesys.scaling.noise import NoiseEstimate, pooled_noise
+from openevolve_genesys.scaling.ladder import Ladder, Pairs, pair, parse_ladder, residual_ss
+from openevolve_genesys.scaling.noise import NoiseEstimate, pooled_noise, seed_noise
 from openevolve_genesys.scaling.prior import SlopePrior, slope_prior
 from openevolve_genesys.scaling.settings import ValueSettings
 
@@ -205,7 +205,7 @@ def value_design(design: Ladder, baseline: Ladder, *, level: float = 0.8, popula
         raise ValueError(f"target_n must be a finite positive model size (or None for the default); got {target_n!r}")
     else:
         n_target = float(target_n)
-    pooled, noise_prior = pooled_noise(others, s.pair_noise_sd, s.pair_noise_dof, seed_spread(base),
+    pooled, noise_prior = pooled_noise(others, s.pair_noise_sd, s.pair_noise_dof, seed_noise(base),
                                        s.pooled_dof_cap)
     prior = slope_prior(others, pooled.sd, s.slope_prior_sd, s.slope_prior_weight, s.slope_sd_floor)
     x_target = math.log(n_target) - pairs.top_log_n

@@ -17,7 +17,7 @@ from openevolve.database import Program, ProgramDatabase
 
 from openevolve_genesys.scaling.settings import ValueSettings
 from openevolve_genesys.selection.records import DesignRecord
-from openevolve_genesys.selection.valuation import Valuer
+from openevolve_genesys.selection.valuation import Valuer, baseline_seed_noise
 
 RECORDS_FILE = "genesys_records.json"
 
@@ -71,13 +71,18 @@ class GenesysDatabase(ProgramDatabase):
 
     def valuation_summary(self) -> dict | None:
         """What the run's valuations rest on, for summary.json: the target, what is forecast, and the noise and
-        slope prior measured from the population (read off the best design's valuation; shared by all)."""
+        slope prior measured from the population (read off the best design's valuation; shared by all), beside
+        the baseline's seed spread (``baseline_seeds``), which bounds that noise."""
         best = self.best_design()
         forecast = best.forecast if best is not None else None
         if not forecast:
             return None
         keys = ("n_target", "forecasts", "noise_sd", "noise_dof", "slope_prior_mean", "slope_prior_sd", "level")
-        return {k: forecast.get(k) for k in keys}
+        summary = {k: forecast.get(k) for k in keys}
+        baseline = self.records.get(self.baseline_id)
+        if baseline is not None and baseline.rungs:
+            summary["baseline_seeds"] = baseline_seed_noise(baseline).as_dict()
+        return summary
 
     def save(self, path: str | None = None, iteration: int = 0) -> None:
         """OpenEvolve's checkpoint, then the records beside it (atomically), then the best program."""

@@ -17,9 +17,23 @@ class RungRecord:
 
     rung: str
     n_params: int
-    loss: float  # final held-out loss
+    loss: float  # final held-out loss (at the run's training seed)
     seconds: float = 0.0
     cache_hit: str | None = None  # "code" or "function" when the result came from the fitness cache
+    # The baseline trained at seeds 0..k-1 (genesys.baseline_seeds), seed 0 first and equal to ``loss``;
+    # empty for a design and for a baseline trained at one seed.
+    seed_losses: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.seed_losses = tuple(float(v) for v in self.seed_losses)  # JSON gives a list
+        if self.seed_losses and self.seed_losses[0] != self.loss:
+            raise ValueError(f"rung {self.rung}: seed_losses must start with seed 0's loss {self.loss}, got "
+                             f"{self.seed_losses[0]}; list the losses by seed, the run's own seed first")
+
+    @property
+    def losses(self) -> tuple[float, ...]:
+        """The loss at every seed trained, seed 0 first."""
+        return self.seed_losses or (self.loss,)
 
 
 @dataclass

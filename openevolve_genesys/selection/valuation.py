@@ -1,8 +1,9 @@
 """Utility and confidence of a design from its verified rungs, through the one scoring function
 ``scaling.value_design`` (the evaluator's ``combined_score`` calls it too).
 
-A record's rungs and the baseline's become ladders (rung -> (N, [loss])); the population is the run's other
-verified designs (two or more rungs), from which the gap's slope prior and the pair noise are learned.
+A record's rungs and the baseline's become ladders (rung -> (N, [loss by seed]): the baseline's every seed, a
+design's seed 0); the population is the run's other verified designs (two or more rungs), from which the gap's
+slope prior and the pair noise are learned.
 """
 
 from __future__ import annotations
@@ -11,13 +12,20 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from openevolve_genesys.scaling.ladder import parse_ladder
+from openevolve_genesys.scaling.noise import SeedNoise, seed_noise
 from openevolve_genesys.scaling.settings import ValueSettings
 from openevolve_genesys.scaling.value import value_design
 from openevolve_genesys.selection.records import DesignRecord
 
 
 def ladder(record: DesignRecord) -> dict[str, tuple[float, list[float]]]:
-    return {name: (float(r.n_params), [float(r.loss)]) for name, r in record.rungs.items()}
+    return {name: (float(r.n_params), list(r.losses)) for name, r in record.rungs.items()}
+
+
+def baseline_seed_noise(baseline: DesignRecord) -> SeedNoise:
+    """The baseline's seed spread by rung and the single-run noise it implies (summary.json, the report)."""
+    return seed_noise(parse_ladder(ladder(baseline), "baseline"))
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,47 @@ def test_the_evaluator_and_the_selector_report_the_same_utility(rungs):
     assert metrics["confidence"] == pytest.approx(design.confidence, rel=1e-12)
     assert metrics["forecast_low"] < metrics["forecast"] < metrics["forecast_high"]
     assert metrics["target_n"] == pytest.approx(2.718281828 * SIZES["r3"], rel=1e-6)
+
+
+def seeded_baseline(spread: float = 0.001):
+    """The hand baseline with two more seeds per rung, spread by +-``spread`` nats (0.001: a single-run sd whose
+    pair bound, 0.0014, is below the pair-noise prior, so the seeds narrow the noise)."""
+    base = baseline()
+    for r in base.rungs.values():
+        r.seed_losses = (r.loss, r.loss + spread, r.loss - spread)
+    return base
+
+
+@pytest.mark.parametrize("rungs", [1, 2, 4])
+def test_the_evaluator_and_the_selector_agree_with_baseline_seeds(rungs):
+    base, design = seeded_baseline(), record("d", 0.985, rungs)
+    Valuer.for_baseline(base).value(design)
+    scorer = types.SimpleNamespace(settings=EvaluatorSettings())
+    baseline_rungs = {name: {**r, "seed_losses": list(base.rungs[name].losses)} for name, r in as_rungs(base).items()}
+    metrics = ScalingLawEvaluator._score(scorer, as_rungs(design), baseline_rungs)
+    assert metrics["combined_score"] == pytest.approx(design.utility, rel=1e-12)
+    assert metrics["confidence"] == pytest.approx(design.confidence, rel=1e-12)
+    unseeded = record("d", 0.985, rungs)
+    Valuer.for_baseline(baseline()).value(unseeded)
+    assert design.forecast["noise_sd"] < unseeded.forecast["noise_sd"]  # the measured seed spread bounds the noise
+
+
+def test_seed_losses_must_start_with_the_runs_own_loss():
+    from openevolve_genesys.selection.records import RungRecord
+
+    with pytest.raises(ValueError, match="seed_losses must start with seed 0"):
+        RungRecord("r0", 100, 3.0, seed_losses=(3.1, 3.0))
+    assert RungRecord("r0", 100, 3.0).losses == (3.0,)
+    assert RungRecord("r0", 100, 3.0, seed_losses=[3.0, 3.2]).losses == (3.0, 3.2)
+
+
+def test_the_seed_spread_per_rung_and_the_single_run_noise():
+    from openevolve_genesys.selection.valuation import baseline_seed_noise
+
+    seeds = baseline_seed_noise(seeded_baseline(0.01))
+    assert seeds.seeds == 3 and seeds.dof == 8
+    assert all(sd == pytest.approx(0.01, rel=1e-9) for sd in seeds.rung_sd.values())
+    assert seeds.single_run_sd == pytest.approx(0.01, rel=1e-9)
+    assert seeds.pair_bound == pytest.approx(0.01 * 2 ** 0.5, rel=1e-9)
+    one = baseline_seed_noise(baseline())
+    assert one.seeds == 1 and one.rung_sd == {} and one.single_run_sd is None and one.pair_bound is None
