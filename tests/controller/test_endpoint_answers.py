@@ -112,3 +112,27 @@ def test_chat_style_answers_become_evaluated_children_and_a_broken_one_survives_
         openevolve_genesys.run(str(config), iterations=6, output=str(output), resume=True, profile="smoke")
     charged = [e["attempt"] for e in events(output) if e["type"] == "design" and e["attempt"]]
     assert charged == [1, 2, 3, 4, 5, 6]
+
+
+def noop_answer(request: Request) -> Reply:
+    """The first answer changes the code but not the function (``* 1.0`` on the logits); the rest are offline."""
+    if request.index == 0:
+        seed = SEED.search(request.last_user_message).group(1) + "\n"
+        indent, line, _ = scaled(seed, "1.0")
+        return Reply("ok", "Operator: Coefficients:noop\n" + block(indent + line, indent + line + " * 1.0"))
+    return Reply("ok", OfflineMutationLLM().respond(request.last_user_message))
+
+
+def test_a_child_equal_in_function_to_its_seed_is_charged_but_never_trained(tmp_path):
+    output = tmp_path / "run"
+    with FaultServer(noop_answer) as server:
+        openevolve_genesys.run(str(endpoint_config(tmp_path, server.url)), iterations=2, output=str(output),
+                               profile="smoke")
+    designs = [e for e in events(output) if e["type"] == "design"]
+    noop = next(e for e in designs if e["operator"].endswith(":noop"))
+    assert noop["code"] and noop["class"] == "invalid" and noop["attempt"] == 1
+    assert noop["metrics"]["check"] == "no_change", (noop["outcome"], noop["artifacts"].get("message"))
+    assert noop["rungs"] == {} and not noop.get("train_seconds")
+    assert noop["metrics"]["probe_distance"] == 0.0
+    # The next attempt still trains: the screen cost one attempt, not the run.
+    assert any(e["class"] == "ok" and e["rungs"] for e in designs if e is not noop)
