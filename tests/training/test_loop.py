@@ -120,3 +120,14 @@ def test_one_compile_serves_a_whole_sweep_of_rates_and_lengths():
     assert len({r.final_eval_loss for r in results}) == 3  # the rates did reach the program
     alone = train_rung(rung, data, dataclasses.replace(TINY, learning_rate=3e-2, warmup_steps=20), vocab_size=32)
     assert alone.curve == results[1].curve  # shared programs change nothing
+
+
+def test_the_bfloat16_compute_path_learns_on_the_cpu_like_float32():
+    """Accelerators train in bfloat16 ("auto"); this runs that path on the CPU so it cannot rot unseen."""
+    rung = Rung("t", 16, 1, 2)
+    f32 = train_rung(rung, CountingData(32), dataclasses.replace(TINY, compute_dtype="float32"), vocab_size=32)
+    bf16 = train_rung(rung, CountingData(32), dataclasses.replace(TINY, compute_dtype="bfloat16"), vocab_size=32)
+    assert not bf16.diverged and bf16.curve[-1]["eval_loss"] < np.log(32) - 1.0
+    # bfloat16 keeps 8 bits of mantissa: the same run, not the same numbers
+    assert bf16.final_eval_loss == pytest.approx(f32.final_eval_loss, abs=0.15)
+    assert bf16.final_eval_loss != f32.final_eval_loss
