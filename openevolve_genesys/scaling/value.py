@@ -183,6 +183,17 @@ class _Mixture:
         return 0.5 * (lo + hi)
 
 
+def _reference_variance(log_n: float, log_target: float, grid: _Grid, prior: SlopePrior) -> float:
+    """Variance of the true target gap of a design seen once at ``log_n``, under the same model (noise, slope and
+    bend priors at their prior weights). Confidence is 1 - a design's sd / this sd: the share by which its evidence
+    narrowed the interval. A reference without the bend would sit below a one-rung design's own variance and make
+    every confidence 0; a variance ratio would crowd every verified design near 1 under the bend's wide prior."""
+    one = Pairs(log_n=np.array([log_n]), gap=np.zeros(1), rungs=("reference",))
+    x = log_target - log_n
+    _, _, variances = _posterior(one, x, grid, prior)  # Gaussian per component: the variance ignores the gap value
+    return float(_weights(grid.log_prior) @ (variances + grid.bends**2 * max(x, 0.0)))
+
+
 def value_design(design: Ladder, baseline: Ladder, *, level: float = 0.8, population: Sequence[Ladder] | None = None,
                  target_n: float | None = None, **settings: Any) -> Valuation:
     """Value ``design`` against ``baseline`` (each: rung -> (n_params, [loss of seed 0, seed 1, ...])).
@@ -220,11 +231,9 @@ def value_design(design: Ladder, baseline: Ladder, *, level: float = 0.8, popula
     slope = float(weights @ coef[:, 1])
     noise_sd = float(weights @ sigmas)
     low, high = gap.quantile((1 - level) / 2), gap.quantile((1 + level) / 2)
-    # Reference: one pair at the smallest baseline rung, with the population's noise and slope prior.
-    x_ref = math.log(n_target) - math.log(base[0].n_params)
-    reference = noise_prior.sd**2 + (x_ref * prior.sd) ** 2
+    reference = _reference_variance(math.log(base[0].n_params), math.log(n_target), grid, prior)
     true_var = var - (float(weights @ sigmas**2) if s.interval == "measurement" else 0.0)
-    confidence = min(1.0, max(0.0, 1.0 - true_var / reference))
+    confidence = min(1.0, max(0.0, 1.0 - math.sqrt(max(true_var, 0.0) / reference)))
     top = pairs.log_n == pairs.top_log_n
     law_fields: dict[str, float | None] = dict(baseline_loss=None, baseline_loss_sd=None, loss=None, loss_low=None,
                                                loss_high=None)

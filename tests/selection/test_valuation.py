@@ -25,7 +25,8 @@ def test_a_better_design_has_positive_utility_and_confidence_grows_with_rungs():
         values.append((design.utility, design.confidence, design.forecast["p_better"]))
     assert all(u > 0 and p > 0.99 for u, _, p in values)
     confidences = [c for _, c, _ in values]
-    assert confidences[0] == pytest.approx(0.0, abs=1e-9)  # the smallest rung alone: all prior
+    # the smallest rung alone: all prior (its one pair barely moves the noise posterior off its prior weights)
+    assert confidences[0] == pytest.approx(0.0, abs=1e-3)
     assert confidences == sorted(confidences) and confidences[-1] > 0.8
 
 
