@@ -99,8 +99,8 @@ def genesys_population_strategy(iterations: int, settings: SelectorSettings = Se
       requires): the selector never seeds from an invalid design, and OpenEvolve's random and fitness-weighted
       branches would draw one from an island.
     - archive: converges on ``archive_target`` of the whole population, one decision per new program (the
-      hook may add only the new program and evict one): it joins if the target holds it, evicting the archived
-      program the target ranks last or does not hold.
+      hook may add only the new program and evict one): it joins if the target holds it, evicting the
+      worst-ranked archived program the target does not hold.
     - replace_cell: a MAP-Elites cell keeps the higher-ranked design (by ``settings.rank_by``, not OpenEvolve's
       combined_score, which ``genesys.fitness`` may set to another score); a tie keeps the incumbent.
     - evict: over ``database.population_size``, programs outside the archive go first, the lowest-ranked first.
