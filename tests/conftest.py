@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 # Test helper modules (broken programs, sandbox jobs) are imported by name, in-process and in sandbox children.
-for folder in ("evaluation", "selection", "controller", "llm", "engine"):
+for folder in ("evaluation", "selection", "controller", "llm", "engine", "evolution"):
     sys.path.insert(0, str(Path(__file__).parent / folder))
 
 

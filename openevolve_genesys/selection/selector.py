@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Collection, Iterable, Mapping, Sequence
+from typing import Any, Collection, Iterable, Mapping, Sequence, TypeVar
 
 from openevolve_genesys.selection.annealing import SCHEDULES, exploration_probability
 from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
@@ -27,6 +27,15 @@ INSTRUCTIONS = {
     Quadrant.DESIGN_EXPLORE: ("This seed is well verified but not among the best: try a substantially different "
                               "idea for the unit rather than a small variation."),
 }
+
+
+T = TypeVar("T")
+
+
+def rank_weighted(ranked: Sequence[T], rng: random.Random) -> T:
+    """One of ``ranked`` (best first), the higher the likelier (weights 1/rank): exploit without collapsing
+    onto one. Shared with the OpenEvolve hooks (openevolve_hooks.py), which rank islands the same way."""
+    return rng.choices(ranked, weights=[1.0 / (i + 1) for i in range(len(ranked))])[0]
 
 
 @dataclass(frozen=True)
@@ -159,9 +168,7 @@ class GenesysSelector:
         return -float("inf") if value is None else value
 
     def _rank_weighted(self, group: list[DesignRecord]) -> DesignRecord:
-        """Higher utility, higher chance (weights 1/rank): exploit without collapsing onto one design."""
-        ranked = sorted(group, key=self._rank, reverse=True)
-        return self.rng.choices(ranked, weights=[1.0 / (i + 1) for i in range(len(ranked))])[0]
+        return rank_weighted(sorted(group, key=self._rank, reverse=True), self.rng)
 
     # -- verification selection ------------------------------------------------------------------
     def select_verification(self, records: Mapping[str, DesignRecord], baseline_id: str, progress: float,
