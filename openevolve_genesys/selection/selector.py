@@ -20,7 +20,7 @@ from openevolve_genesys.selection.annealing import SCHEDULES, exploration_probab
 from openevolve_genesys.selection.budgets import rung_budgets, rung_usage, seed_room
 from openevolve_genesys.selection.credit import CreditSettings, advise
 from openevolve_genesys.selection.quadrants import (RANK_BY, Quadrant, RankBy, rank_value, split,
-                                                   utility_threshold)
+                                                   utility_threshold, quadrant as quadrant_of)
 from openevolve_genesys.selection.records import DesignRecord
 from openevolve_genesys.strict import build, finite_number
 
@@ -188,20 +188,18 @@ class GenesysSelector:
             rung = self._next_rung(record, busy)
             if rung is not None and used[rung] < budgets[rung]:
                 candidates[record.id] = (rung, 0)
-        promotions = set(candidates)
+        cut = self._utility_cut(records)
         if seed_room(records, self.rungs, baseline_id, s.seed_verification_share, busy) > 0:
             for record in designs:
                 seed = self._next_seed(record, records.get(baseline_id), busy)
-                if seed is not None and record.id not in candidates:
+                # A seed verification is for a design worth more evidence and unsure (verify exploit) that has
+                # no rung left to go up to.
+                if (seed is not None and record.id not in candidates
+                        and quadrant_of(record, cut, s.confidence_threshold, s.rank_by) is Quadrant.VERIFY_EXPLOIT):
                     candidates[record.id] = (self.rungs[-1], seed)
         if not candidates:
             return None
-        groups = split((records[i] for i in candidates), self._utility_cut(records), s.confidence_threshold,
-                       s.rank_by)
-        # A seed verification is for a design worth more evidence and unsure (verify exploit) that cannot go up.
-        for q in groups:
-            if q is not Quadrant.VERIFY_EXPLOIT:
-                groups[q] = [r for r in groups[q] if r.id in promotions]
+        groups = split((records[i] for i in candidates), cut, s.confidence_threshold, s.rank_by)
         explore = self.rng.random() < self.explore_probability(progress)
         order = ([Quadrant.VERIFY_EXPLORE, Quadrant.VERIFY_EXPLOIT] if explore
                  else [Quadrant.VERIFY_EXPLOIT, Quadrant.VERIFY_EXPLORE])
