@@ -4,7 +4,8 @@ A design attempt asks the LLM (or the offline mutator) for a change of one unit 
 in rewrite mode, the whole program), turns the answer into a child (controller/answer.py), enforces the EVOLVE-BLOCK against the framework template (OpenEvolve 0.4.0 never does this in its
 workers), tunes the child's learning rate when tune mode is on, and evaluates the child at the smallest
 rung at that rate. A child that fails a check of the program goes back to the same model for up to
-``repair_rounds`` repair replies (controller/repair.py) before the attempt is charged. A verification evaluates an existing design at one more rung, at the design's rate.
+``repair_rounds`` repair replies (controller/repair.py) before the attempt is charged. A verification evaluates an existing design at one more rung, at the design's rate,
+or (a seed verification) again at a rung it has, at a further seed.
 Both compare with the baseline at the baseline's own (tuned) rate, passed explicitly so that an engine's
 remote evaluator, which never saw the controller's, compares with the same baseline. Both evaluate through the sandboxed ScalingLawEvaluator, so a hung or crashing program
 costs one child process, never a worker.
@@ -230,13 +231,17 @@ class Verification:
     attempt_class: str = ""
     requeues: int = 0
     learning_rate: float | None = None  # the design's tuned rate; None: the profile's
+    seed: int = 0  # 0: a new rung at the run's seed; k > 0: a seed verification at the run's seed + k
 
 
 def run_verification(job: Verification, code: str, evaluator: ScalingLawEvaluator | Engine,
-                     baseline_learning_rate: float | None = None) -> Verification:
+                     baseline_learning_rate: float | None = None, run_seed: int = 0) -> Verification:
+    """Train the design at ``job.rung``. A seed verification trains at ``run_seed + job.seed`` as a ``trial`` (a
+    TrainConfig change, as the baseline's seeds are), so the fitness cache keeps it apart from seed 0's result."""
     start = time.perf_counter()
+    seed = {"trial": {"seed": run_seed + job.seed}} if job.seed else {}
     job.evaluation = evaluator.evaluate(code, [job.rung], learning_rate=job.learning_rate,
-                                        baseline_learning_rate=baseline_learning_rate)
+                                        baseline_learning_rate=baseline_learning_rate, **seed)
     job.attempt_class = classify_evaluation(job.evaluation)
     job.seconds = time.perf_counter() - start
     return job

@@ -8,7 +8,8 @@ and the accounting of stalls, re-queues and quarantines.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
 
 from openevolve.database import Program
 
@@ -25,6 +26,33 @@ log = logging.getLogger(__name__)
 BASELINE_ID = "baseline"
 
 
+@dataclass
+class SeedVerifications:
+    """Seed verifications a run spent (summary.json, the report), folded from its ``verify`` lines with a seed."""
+
+    runs: int = 0  # finished ones: ok, failed or quarantined (a re-queued try runs again and is not counted)
+    ok: int = 0
+    seconds: float = 0.0
+
+    def record(self, event: Mapping[str, Any]) -> None:
+        if not event.get("seed") or event.get("requeued"):  # histories older than seed verifications have none
+            return
+        self.runs += 1
+        self.ok += event["outcome"] == "ok"
+        self.seconds += event["seconds"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runs": self.runs, "ok": self.ok, "seconds": round(self.seconds, 2)}
+
+    @classmethod
+    def of(cls, events: Iterable[Mapping[str, Any]]) -> "SeedVerifications":
+        stats = cls()
+        for event in events:
+            if event.get("type") == "verify":
+                stats.record(event)
+        return stats
+
+
 class RunLedger:
     def __init__(self, database: GenesysDatabase, accounting: Accounting, max_attempts: int):
         self.database = database
@@ -34,6 +62,7 @@ class RunLedger:
         self.design_seconds = 0.0
         self.verify_seconds = 0.0
         self.repairs = RepairStats()
+        self.seed_verifications = SeedVerifications()
 
     def apply(self, event: dict[str, Any]) -> None:
         self.accounting.record_time(event.get("timing"), event.get("llm_seconds") or 0.0)
@@ -79,15 +108,33 @@ class RunLedger:
         elif not event["quarantined"]:
             log.info("verification of %s at %s %s: re-queued", event["design_id"][:8], event["rung"], event["class"])
             return  # neither the design's fault nor a result: it runs again
+        self.seed_verifications.record(event)
         record = self.database.records[event["design_id"]]
-        if event["outcome"] == "ok":
+        seed = event.get("seed") or 0  # histories older than seed verifications have none
+        if seed:
+            self._fold_seed(record, event, seed)
+        elif event["outcome"] == "ok":
             for name, r in event["rungs"].items():
                 record.rungs[name] = _rung_record(name, r)
         else:
             record.failed_rungs[event["rung"]] = event["outcome"]
         self.database.update_record(record)
-        log.info("verified %s at %s -> %s (utility %s, confidence %s)", event["design_id"][:8], event["rung"],
-                 event["outcome"], _fmt(record.utility), _fmt(record.confidence))
+        log.info("verified %s at %s%s -> %s (utility %s, confidence %s)", event["design_id"][:8], event["rung"],
+                 f" seed {seed}" if seed else "", event["outcome"], _fmt(record.utility), _fmt(record.confidence))
+
+    def _fold_seed(self, record: DesignRecord, event: dict, seed: int) -> None:
+        """A seed verification's loss joins the rung's ``seed_losses`` at position ``seed``; a failed one stops
+        further seed verifications there (the design keeps its rung: seed 0 trained)."""
+        rung = event["rung"]
+        if event["outcome"] != "ok":
+            record.failed_seeds[rung] = event["outcome"]
+            return
+        verified = record.rungs.get(rung)
+        if verified is None:
+            raise ValueError(f"seed verification of {record.id} at {rung}, seed {seed}: the design has no result at "
+                             f"{rung} to add a seed to (a seed verification follows the rung's own)")
+        baseline = self.database.records[BASELINE_ID].rungs.get(rung)
+        verified.add_seed_loss(seed, event["rungs"][rung]["final_eval_loss"], len(baseline.losses) if baseline else 0)
 
     def _apply_baseline(self, event: dict) -> None:
         record = DesignRecord(id=BASELINE_ID, parent_id=None, code_hash=code_hash(event["code"]), iteration=0,

@@ -185,7 +185,8 @@ class GenesysRun:
             if verify is not None:
                 self._in_flight.add((verify.design_id, verify.rung))
                 return Verification(verify.design_id, verify.rung,
-                                    learning_rate=self.database.records[verify.design_id].learning_rate)
+                                    learning_rate=self.database.records[verify.design_id].learning_rate,
+                                    seed=verify.seed)
         if budget_spent:
             return None
         choice = self.selector.select_design(self.database.records, BASELINE_ID, progress,
@@ -235,7 +236,7 @@ class GenesysRun:
                                       self._tuned_evaluate if tune and same_job else None, self.answer_rules,
                                       self.config.genesys.run.repair_rounds)
         return run_verification(job, self.database.get(job.design_id).code, self.engine,
-                                self.evaluator.baseline_learning_rate)
+                                self.evaluator.baseline_learning_rate, self.evaluator.profile.train.seed)
 
     def _tune(self, source: str) -> TuneResult:
         """The learning-rate sweep of tune mode, on the run's engine and charged to the tune budget only."""
@@ -253,7 +254,8 @@ class GenesysRun:
     def _record(self, job: DesignAttempt | Verification) -> None:
         if isinstance(job, Verification):
             self._in_flight.discard((job.design_id, job.rung))
-            event = {"type": "verify", "design_id": job.design_id, "rung": job.rung,
+            # "seed" k > 0: a seed verification, trained at the run's seed + k and paired with baseline seed k.
+            event = {"type": "verify", "design_id": job.design_id, "rung": job.rung, "seed": job.seed,
                      "outcome": job.evaluation.outcome, "class": job.attempt_class, "rungs": job.evaluation.rungs,
                      "metrics": job.evaluation.metrics, "seconds": job.seconds, **_times(job.evaluation),
                      **self._retry_fate(job)}
@@ -312,7 +314,7 @@ class GenesysRun:
                     quadrant=job.quadrant, credit=job.credit, requeues=job.requeues + 1)
             else:
                 retry = Verification(job.design_id, job.rung, requeues=job.requeues + 1,
-                                     learning_rate=job.learning_rate)
+                                     learning_rate=job.learning_rate, seed=job.seed)
                 self._in_flight.add((retry.design_id, retry.rung))
             self._requeued.append(retry)
             return {"requeues": job.requeues, "requeued": True, "quarantined": False}
@@ -412,10 +414,11 @@ class GenesysRun:
         checkpoint = self.output / "checkpoints" / f"checkpoint_{self.ledger.attempts}"
         self.database.save(str(checkpoint), self.ledger.attempts)
         _prune_checkpoints(checkpoint.parent, self.config.genesys.run.keep_checkpoints)
-        write_json_atomic(self.output / "summary.json", {**self.accounting.summary(), "stopped_by": self.stopped_by,
-                                                         "valuation": self.database.valuation_summary(),
-                                                         "repairs": self.ledger.repairs.to_dict(),
-                                                         "noop_screen": noop_summary(self.history.events()).to_dict()})
+        summary = {**self.accounting.summary(), "stopped_by": self.stopped_by,
+                   "valuation": self.database.valuation_summary(), "repairs": self.ledger.repairs.to_dict(),
+                   "seed_verifications": self.ledger.seed_verifications.to_dict(),
+                   "noop_screen": noop_summary(self.history.events()).to_dict()}
+        write_json_atomic(self.output / "summary.json", summary)
         write_json_atomic(self.output / OPERATORS_FILE, credit_table(
             self.database.records, self.config.genesys.selector.credit_settings, self.selector.units, self.models))
         best = self.database.best_design()

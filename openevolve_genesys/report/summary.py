@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from openevolve_genesys.controller.accounting import CHARGED
+from openevolve_genesys.controller.ledger import SeedVerifications
 from openevolve_genesys.controller.repair import RepairStats
 from openevolve_genesys.evaluation.program import ProgramError, split_block
 from openevolve_genesys.report.cache_savings import CacheReport
@@ -64,7 +65,8 @@ def _overview(run: RunData) -> list[str]:
     lines = [f"- Design attempts: {len(designs)} submitted, {charged} charged"
              + (f" of a budget of {budget}" if budget else "") + (f" ({by_class})" if by_class else ""),
              f"- Verifications: {len(verifications)} jobs "
-             f"({', '.join(f'{n} {c}' for c, n in sorted(Counter(e['class'] for e in verifications).items())) or 'none'})",
+             f"({', '.join(f'{n} {c}' for c, n in sorted(Counter(e['class'] for e in verifications).items())) or 'none'})"
+             + _seed_runs(run),
              f"- Designs recorded: {len(run.designs)} ({valid} valid, {len(run.designs) - valid} invalid), "
              f"values from `{run.checkpoint.relative_to(run.path)}`"]
     checkpoint_attempts = max((r.iteration for r in run.designs if r.iteration is not None), default=0)
@@ -78,6 +80,15 @@ def _overview(run: RunData) -> list[str]:
     else:
         lines.append("- No valued design yet, so no best design")
     return lines + [""]
+
+
+def _seed_runs(run: RunData) -> str:
+    """The verifications spent on further seeds (selector.seed_verification_share), when there were any."""
+    seeds = SeedVerifications.of(run.events)
+    if not seeds.runs:
+        return ""
+    return (f"; {seeds.runs} of them seed verifications ({seeds.ok} ok, {seeds.seconds:.0f} s): a design trained "
+            "again at a rung it has, at its next seed")
 
 
 def _operator(record: DesignRecord, run: RunData) -> str:

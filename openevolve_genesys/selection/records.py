@@ -20,8 +20,8 @@ class RungRecord:
     loss: float  # final held-out loss (at the run's training seed)
     seconds: float = 0.0
     cache_hit: str | None = None  # "code" or "function" when the result came from the fitness cache
-    # The baseline trained at seeds 0..k-1 (genesys.baseline_seeds), seed 0 first and equal to ``loss``;
-    # empty for a design and for a baseline trained at one seed.
+    # The losses at seeds 0..k-1, seed 0 first and equal to ``loss``: the baseline's (genesys.baseline_seeds), a
+    # design's after seed verifications (selector.seed_verification_share); empty while a rung has one seed.
     seed_losses: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
@@ -35,6 +35,18 @@ class RungRecord:
         """The loss at every seed trained, seed 0 first."""
         return self.seed_losses or (self.loss,)
 
+    def add_seed_loss(self, seed: int, loss: float, partners: int) -> None:
+        """Fold in the loss of seed ``seed``, which must be the next one (seeds 0..seed-1 first, so position i of
+        ``losses`` is always seed i) and one of the ``partners`` seeds the baseline trained at this rung: seed i
+        is valued only as a pair with the baseline's seed i."""
+        if seed != len(self.losses):
+            raise ValueError(f"rung {self.rung}: seed {seed}'s loss arrived after seeds 0..{len(self.losses) - 1}; "
+                             f"seeds fold in order, so the next one is seed {len(self.losses)}")
+        if seed >= partners:
+            raise ValueError(f"rung {self.rung}: seed {seed} has no baseline partner (the baseline trained "
+                             f"{partners} seed(s) here); raise genesys.baseline_seeds to verify at more seeds")
+        self.seed_losses = (*self.losses, float(loss))
+
 
 @dataclass
 class DesignRecord:
@@ -47,6 +59,7 @@ class DesignRecord:
     check: str | None = None  # the failed check's name when the design was invalid
     rungs: dict[str, RungRecord] = field(default_factory=dict)
     failed_rungs: dict[str, str] = field(default_factory=dict)  # rung -> outcome of a failed verification
+    failed_seeds: dict[str, str] = field(default_factory=dict)  # rung -> outcome of a failed seed verification
     feedback: str = ""
     # Tune mode: the rate every rung of this design trains at (None: the profile's) and the sweep that chose it.
     learning_rate: float | None = None

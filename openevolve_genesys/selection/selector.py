@@ -3,7 +3,9 @@
 Design selection returns a seed, the unit to mutate, references (other designs and entries of the reference
 library) and an optional instruction. Verification selection returns a (design, rung) job. Both read the
 quadrants of utility x confidence; an annealed exploration probability decides between the exploit and the
-explore quadrant, and per-rung successive-halving budgets bound what verification may spend.
+explore quadrant, and per-rung successive-halving budgets bound what verification may spend. A high-utility,
+low-confidence design verified at the top rung has nowhere to go up: a share of verification may train it there
+again at the next seed (a seed verification), a second pair with the baseline that halves that rung's noise.
 With ``credit: true`` the unit comes from operator credit (``credit.py``) instead of uniformly at random,
 and credit tilts the exploration probability; with it off the choices are exactly those without credit.
 """
@@ -15,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Collection, Iterable, Mapping, Sequence, TypeVar
 
 from openevolve_genesys.selection.annealing import SCHEDULES, exploration_probability
-from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
+from openevolve_genesys.selection.budgets import rung_budgets, rung_usage, seed_room
 from openevolve_genesys.selection.credit import CreditSettings, advise
 from openevolve_genesys.selection.quadrants import (RANK_BY, Quadrant, RankBy, rank_value, split,
-                                                   utility_threshold)
+                                                   utility_threshold, quadrant as quadrant_of)
 from openevolve_genesys.selection.records import DesignRecord
-from openevolve_genesys.strict import build
+from openevolve_genesys.strict import build, finite_number
 
 INSTRUCTIONS = {
     Quadrant.DESIGN_EXPLOIT: "This seed is strong and well verified: refine it, keeping what makes it work.",
@@ -51,6 +53,11 @@ class SelectorSettings:
     halving_ratio: float = 3.0  # successive halving: rung i verifies ~1/ratio^i of the designs
     min_per_rung: int = 1
     verify_share: float = 0.5  # fraction of compute (seconds) spent on verification beyond the first rung
+    # Fraction of verification's compute that may re-train verify-exploit designs at the top rung at their next
+    # seed (0: never). A fifth keeps promotion, the only evidence on how a gap scales, at four fifths or more,
+    # while a run that has promoted about three designs to the top can spend one run on the most promising but
+    # uncertain one: its second pair halves the noise variance of its gap there. Capped by genesys.baseline_seeds.
+    seed_verification_share: float = 0.2
     num_references: int = 2  # other designs shown to the design agent
     num_library_refs: int = 1  # reference-library entries shown to the design agent
     instruction: str = ""  # a user instruction added to every design prompt
@@ -72,6 +79,8 @@ class SelectorSettings:
             (self.halving_ratio > 1, "halving_ratio must exceed 1"),
             (self.min_per_rung >= 0, "min_per_rung must be >= 0"),
             (0 <= self.verify_share < 1, "verify_share must be in [0, 1)"),
+            (finite_number(self.seed_verification_share) and 0 <= self.seed_verification_share < 1,
+             f"seed_verification_share must be a number in [0, 1), got {self.seed_verification_share!r}"),
             (self.num_references >= 0 and self.num_library_refs >= 0, "reference counts must be >= 0"),
             (isinstance(self.credit, bool), f"credit must be true or false, got {self.credit!r}"),
         ]
@@ -110,6 +119,9 @@ class VerifyChoice:
     design_id: str
     rung: str
     quadrant: Quadrant
+    # 0: the design's first run at ``rung`` (a promotion); k > 0: a seed verification at a rung it has, at the
+    # run's seed + k, which pairs with the baseline's seed k.
+    seed: int = 0
 
 
 class GenesysSelector:
@@ -173,20 +185,28 @@ class GenesysSelector:
     # -- verification selection ------------------------------------------------------------------
     def select_verification(self, records: Mapping[str, DesignRecord], baseline_id: str, progress: float,
                             busy: Collection[tuple[str, str]] = ()) -> VerifyChoice | None:
-        """The next (design, rung) to verify, or None when every rung's budget is spent."""
+        """The next (design, rung, seed) to verify, or None when every rung's budget is spent."""
         s = self.settings
         designs = [r for r in records.values() if r.valid and r.id != baseline_id]
         budgets = rung_budgets(self.rungs, len(designs), s.halving_ratio, s.min_per_rung)
         used = rung_usage(records.values(), self.rungs, baseline_id, busy)
-        candidates: dict[str, str] = {}
+        candidates: dict[str, tuple[str, int]] = {}  # design -> (rung, seed)
         for record in designs:
             rung = self._next_rung(record, busy)
             if rung is not None and used[rung] < budgets[rung]:
-                candidates[record.id] = rung
+                candidates[record.id] = (rung, 0)
+        cut = self._utility_cut(records)
+        if seed_room(records, self.rungs, baseline_id, s.seed_verification_share, busy) > 0:
+            for record in designs:
+                seed = self._next_seed(record, records.get(baseline_id), busy)
+                # A seed verification is for a design worth more evidence and unsure (verify exploit) that has
+                # no rung left to go up to.
+                if (seed is not None and record.id not in candidates
+                        and quadrant_of(record, cut, s.confidence_threshold, s.rank_by) is Quadrant.VERIFY_EXPLOIT):
+                    candidates[record.id] = (self.rungs[-1], seed)
         if not candidates:
             return None
-        groups = split((records[i] for i in candidates), self._utility_cut(records), s.confidence_threshold,
-                       s.rank_by)
+        groups = split((records[i] for i in candidates), cut, s.confidence_threshold, s.rank_by)
         explore = self.rng.random() < self.explore_probability(progress)
         order = ([Quadrant.VERIFY_EXPLORE, Quadrant.VERIFY_EXPLOIT] if explore
                  else [Quadrant.VERIFY_EXPLOIT, Quadrant.VERIFY_EXPLORE])
@@ -197,12 +217,15 @@ class GenesysSelector:
         if quadrant is None:
             return None
         group = groups[quadrant]
-        # Lower rungs first (Genesys: scales are verified bottom-up), then by utility for exploit.
+        # Lower rungs first (Genesys: scales are verified bottom-up), promotions before seeds, then by utility
+        # for exploit.
         if quadrant is not Quadrant.VERIFY_EXPLORE:
-            chosen = min(group, key=lambda r: (self.rungs.index(candidates[r.id]), -self._rank(r)))
+            chosen = min(group, key=lambda r: (self.rungs.index(candidates[r.id][0]), candidates[r.id][1],
+                                               -self._rank(r)))
         else:
             chosen = self.rng.choice(group)
-        return VerifyChoice(chosen.id, candidates[chosen.id], quadrant)
+        rung, seed = candidates[chosen.id]
+        return VerifyChoice(chosen.id, rung, quadrant, seed)
 
     def _next_rung(self, record: DesignRecord, busy: Collection[tuple[str, str]]) -> str | None:
         for rung in self.rungs:
@@ -211,6 +234,19 @@ class GenesysSelector:
             if rung not in record.rungs:
                 return rung
         return None
+
+    def _next_seed(self, record: DesignRecord, baseline: DesignRecord | None,
+                   busy: Collection[tuple[str, str]]) -> int | None:
+        """The seed a seed verification of ``record`` at the top rung trains: the next one, while the baseline
+        trained a partner for it there; None when there is none, one is running, or one failed."""
+        top = self.rungs[-1]
+        verified = record.rungs.get(top)
+        if verified is None or baseline is None or top not in baseline.rungs:
+            return None
+        if (record.id, top) in busy or top in record.failed_seeds:
+            return None
+        seed = len(verified.losses)
+        return seed if seed < len(baseline.rungs[top].losses) else None
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

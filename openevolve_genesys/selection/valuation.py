@@ -1,9 +1,9 @@
 """Utility and confidence of a design from its verified rungs, through the one scoring function
 ``scaling.value_design`` (the evaluator's ``combined_score`` calls it too).
 
-A record's rungs and the baseline's become ladders (rung -> (N, [loss by seed]): the baseline's every seed, a
-design's seed 0); the population is the run's other verified designs (two or more rungs), from which the gap's
-slope prior and the pair noise are learned.
+A record's rungs and the baseline's become ladders (rung -> (N, [loss by seed]): every seed trained, the
+baseline's and, after seed verifications, a design's); the population is the run's other verified designs (two or
+more rungs), from which the gap's slope prior and the pair noise are learned.
 """
 
 from __future__ import annotations

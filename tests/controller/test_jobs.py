@@ -139,6 +139,10 @@ def test_tune_mode_sweeps_the_child_first_and_trains_it_at_its_own_rate_against_
     verification = run_verification(Verification("d1", "r2", learning_rate=2e-3), IMPROVED, evaluator, 7e-4)
     assert evaluator.calls[-1][1:] == (IMPROVED, {"learning_rate": 2e-3, "baseline_learning_rate": 7e-4})
     assert verification.attempt_class == "ok"
+    # A seed verification trains the rung again at the run's seed + k, a TrainConfig change the cache keys on.
+    run_verification(Verification("d1", "r3", learning_rate=2e-3, seed=2), IMPROVED, evaluator, 7e-4, run_seed=10)
+    assert evaluator.calls[-1][1:] == (IMPROVED, {"learning_rate": 2e-3, "baseline_learning_rate": 7e-4,
+                                                  "trial": {"seed": 12}})
 
 
 def test_the_attempt_asks_the_model_the_controller_chose():

@@ -233,3 +233,16 @@ def test_the_summary_shows_tokens_and_cost_per_model_and_the_cap_that_stopped_th
     assert "| m | 10000 | 2000 | 300 | 1 | $0.0450 |" in text and "| local | 70 | 50 | 300 | 1 | unpriced |" in text
     assert "| all | 10070 | 2050 | | | $0.0450 |" in text
     assert "Stopped by a spending cap: genesys.cost.max_cost=0.04 reached" in text
+
+
+def test_the_summary_counts_the_seed_verifications_spent(tmp_path):
+    folder = make_run(tmp_path / "run")
+    text = render_summary(load_run(folder), cache_savings([], execute=False), {})
+    assert "- Verifications: 1 jobs (1 ok)\n" in text  # none spent: nothing said
+    seed = {"type": "verify", "design_id": "child-0001", "rung": "r1", "seed": 1, "outcome": "ok", "class": "ok",
+            "rungs": rungs({"r1": 5.56}), "metrics": {"trial": True}, "seconds": 4.0}
+    with open(folder / "history.jsonl", "a") as f:
+        f.write(json.dumps(seed) + "\n")
+    run = load_run(folder)
+    text = render_summary(run, cache_savings([], execute=False), {})
+    assert "- Verifications: 2 jobs (2 ok); 1 of them seed verifications (1 ok, 4 s)" in text

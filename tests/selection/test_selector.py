@@ -7,13 +7,13 @@ from openevolve_genesys.selection.quadrants import Quadrant
 from openevolve_genesys.selection.selector import GenesysSelector, SelectorSettings
 from openevolve_genesys.selection.valuation import Valuer
 from openevolve_genesys.strict import ConfigError
-from hand_records import RUNGS, baseline, record
+from hand_records import RUNGS, SIZES, baseline, record, seeded_baseline
 
 UNITS = ["Kernel", "Decay", "Readout"]
 
 
-def population(*designs):
-    base = baseline()
+def population(*designs, base=None):
+    base = base or baseline()
     valuer = Valuer.for_baseline(base)
     records = {"baseline": base, **{d.id: d for d in designs}}
     for r in records.values():
@@ -116,3 +116,70 @@ def test_settings_are_strict_and_checked():
         SelectorSettings.from_dict({"schedule": "exponential"})
     with pytest.raises(ConfigError, match="halving_ratio"):
         SelectorSettings.from_dict({"halving_ratio": 1})
+
+
+def at_the_top(*designs, confidence_threshold=0.99, **settings):
+    """Designs verified at every rung against a baseline with three seeds, none confident at the threshold."""
+    records = population(*designs, base=seeded_baseline())
+    return records, selector(explore_start=0.0, explore_end=0.0, confidence_threshold=confidence_threshold,
+                             **settings)
+
+
+def test_a_promising_unsure_design_at_the_top_rung_is_verified_at_its_next_seed():
+    records, s = at_the_top(record("top", 0.95, 4), record("poor", 1.03, 4), seed_verification_share=0.5)
+    choice = s.select_verification(records, "baseline", 0.5)
+    assert (choice.design_id, choice.rung, choice.seed, choice.quadrant) == ("top", "r3", 1, Quadrant.VERIFY_EXPLOIT)
+    records["top"].rungs["r3"].add_seed_loss(1, records["top"].rungs["r3"].loss, partners=3)
+    assert s.select_verification(records, "baseline", 0.5).seed == 2  # then seed 2, the baseline's last
+    assert s.select_verification(records, "baseline", 0.5, busy={("top", "r3")}) is None  # one in flight
+    # Never a low-utility design, not even when exploring: a second seed is for designs worth the evidence.
+    explorer = selector(explore_start=1.0, explore_end=1.0, schedule="constant", confidence_threshold=0.99,
+                        seed_verification_share=0.5)
+    assert explorer.select_verification(records, "baseline", 0.5).design_id == "top"
+
+
+def test_no_seed_verification_with_a_zero_share_a_confident_design_or_no_baseline_partner():
+    designs = record("top", 0.95, 4), record("poor", 1.03, 4)
+    assert at_the_top(*designs, seed_verification_share=0.0)[1].select_verification(
+        at_the_top(*designs)[0], "baseline", 0.5) is None
+    records, s = at_the_top(*designs, confidence_threshold=0.5, seed_verification_share=0.5)
+    records["top"].confidence = 0.9  # confident: it seeds mutation instead
+    assert s.select_verification(records, "baseline", 0.5) is None
+    one_seed = population(*designs)  # the baseline trained one seed: a design's seed 1 would have no partner
+    assert selector(confidence_threshold=0.99, seed_verification_share=0.5).select_verification(
+        one_seed, "baseline", 0.5) is None
+    records, s = at_the_top(*designs, seed_verification_share=0.5)
+    for seed in (1, 2):  # every baseline seed paired already
+        records["top"].rungs["r3"].add_seed_loss(seed, records["top"].rungs["r3"].loss, partners=3)
+    assert s.select_verification(records, "baseline", 0.5) is None
+
+
+def test_a_promotion_comes_before_a_seed_verification():
+    records, s = at_the_top(record("top", 0.95, 4), record("climbing", 0.94, 2), record("poor", 1.03, 4),
+                            seed_verification_share=0.5, min_per_rung=3)
+    choice = s.select_verification(records, "baseline", 0.5)
+    assert (choice.design_id, choice.rung, choice.seed) == ("climbing", "r2", 0)
+
+
+@pytest.mark.parametrize("share, allowed", [(0.2, 2), (0.3, 4)])
+def test_the_share_bounds_the_seed_verifications(share, allowed):
+    """Six designs at the top rung are 6 x (N1 + N2 + N3) / N3 = 9.65 top-rung runs of promotion; seed runs S
+    may then take S <= share * (9.65 + S): 2 at a fifth, 4 at 0.3 (seed 1 of each of the four designs at or above
+    the median utility, the most promising first)."""
+    records, s = at_the_top(*(record(f"d{i}", 0.95 + 0.005 * i, 4) for i in range(6)), seed_verification_share=share)
+    promotions = 6 * sum(SIZES[r] for r in RUNGS[1:]) / SIZES["r3"]
+    chosen = []
+    while (choice := s.select_verification(records, "baseline", 0.5)) is not None:
+        assert choice.seed > 0 and choice.quadrant is Quadrant.VERIFY_EXPLOIT
+        chosen.append((choice.design_id, choice.seed))
+        records[choice.design_id].rungs["r3"].add_seed_loss(choice.seed, 3.0, partners=3)  # the job finished
+    assert len(chosen) == allowed
+    assert allowed <= share * (promotions + allowed) and allowed + 1 > share * (promotions + allowed + 1)
+    assert chosen == [(f"d{i}", 1) for i in range(allowed)]
+
+
+def test_the_seed_verification_share_is_checked_at_load():
+    for bad in (1.0, -0.1, "0.2", True, float("nan")):
+        with pytest.raises(ConfigError, match="seed_verification_share must be a number in"):
+            SelectorSettings.from_dict({"seed_verification_share": bad})
+    assert SelectorSettings.from_dict({"seed_verification_share": 0}).seed_verification_share == 0

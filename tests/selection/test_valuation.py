@@ -5,7 +5,7 @@ import pytest
 from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.selection.valuation import Valuer
-from hand_records import SIZES, baseline, record
+from hand_records import SIZES, baseline, record, seeded_baseline
 
 
 def test_the_baseline_has_zero_utility_and_high_confidence():
@@ -76,15 +76,6 @@ def test_the_evaluator_and_the_selector_report_the_same_utility(rungs):
     assert metrics["target_n"] == pytest.approx(2.718281828 * SIZES["r3"], rel=1e-6)
 
 
-def seeded_baseline(spread: float = 0.001):
-    """The hand baseline with two more seeds per rung, spread by +-``spread`` nats (0.001: a single-run sd whose
-    pair bound, 0.0014, is below the pair-noise prior, so the seeds narrow the noise)."""
-    base = baseline()
-    for r in base.rungs.values():
-        r.seed_losses = (r.loss, r.loss + spread, r.loss - spread)
-    return base
-
-
 @pytest.mark.parametrize("rungs", [1, 2, 4])
 def test_the_evaluator_and_the_selector_agree_with_baseline_seeds(rungs):
     base, design = seeded_baseline(), record("d", 0.985, rungs)
@@ -118,3 +109,19 @@ def test_the_seed_spread_per_rung_and_the_single_run_noise():
     assert seeds.pair_bound == pytest.approx(0.01 * 2 ** 0.5, rel=1e-9)
     one = baseline_seed_noise(baseline())
     assert one.seeds == 1 and one.rung_sd == {} and one.single_run_sd is None and one.pair_bound is None
+
+
+def test_a_seed_verification_narrows_the_designs_interval_and_raises_its_confidence():
+    """A second seed at the top rung is a second pair there (seed 1 with the baseline's seed 1): the gap at the
+    top rung rests on two measurements, so the forecast is surer, and the pair noise gains a dof."""
+    base, one, two = seeded_baseline(), record("d", 0.985, 4), record("d", 0.985, 4)
+    top = two.rungs["r3"]
+    top.add_seed_loss(1, 0.985 * base.rungs["r3"].losses[1] + 0.0005, partners=3)  # the same gap, a little noise
+    population = [record(f"p{i}", 0.97 + 0.003 * i, 4) for i in range(4)]
+    valuer = Valuer.for_baseline(base)
+    valuer.value(one, population)
+    valuer.value(two, population)
+    assert two.forecast["n_pairs"] == one.forecast["n_pairs"] + 1
+    assert two.forecast["noise_dof"] == one.forecast["noise_dof"] + 1
+    assert two.forecast["high"] - two.forecast["low"] < one.forecast["high"] - one.forecast["low"]
+    assert two.confidence > one.confidence
