@@ -11,6 +11,10 @@ compile serves them) and batched (``train_rung_batched``: one vmapped program), 
 which goes first. Wall seconds include model initialisation and compiles; train seconds exclude compiles.
 The losses of every curve point (train and eval) are compared, and the largest relative difference printed.
 
+``--chunk-repeats N`` measures instead just the steps of warm, compiled programs (no evaluation, data or
+compile): per repeat, one 50-step chunk of each of the 3 seeds one by one, then the same 3 as one batched chunk,
+alternating N times, at ``--smoke-rungs``; it writes ``--out`` (give it another name).
+
 Data: a synthetic Markov stream of the profile's vocab (the next token is a fixed random successor 3 times in
 4, else uniform), generated before timing, so the losses fall and the runs' trajectories are worth comparing;
 data loading is not what is measured.
@@ -33,8 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
-from openevolve_genesys.training.batched import train_rung_batched  # noqa: E402
-from openevolve_genesys.training.loop import Programs, RungResult, train_rung  # noqa: E402
+from openevolve_genesys.training.batched import BatchedTrainer, train_rung_batched  # noqa: E402
+from openevolve_genesys.training.loop import Programs, RungResult, RungTrainer, rung_shape, train_rung  # noqa: E402
+from openevolve_genesys.training.model import CausalSelfAttention, build_model  # noqa: E402
 from openevolve_genesys.training.profiles import Rung, TrainConfig, get_profile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,6 +148,45 @@ def run_profile(name: str, rungs: list[str], steps: int | None, eval_tokens: int
                   f"{row['max_rel_loss_diff']:.1e} | load {row['load_average_1min']:.1f}", flush=True)
 
 
+def chunk_only(rungs: list[str], repeats: int) -> list[dict[str, Any]]:
+    """Seconds of one warm 50-step chunk of 3 seeds, one by one against batched, alternating, per smoke rung."""
+    profile = get_profile("smoke")
+    train, rows = profile.train, []
+    data = MarkovTokens(profile.vocab_size, 300_000)
+    for name in rungs:
+        rung = profile.rung(name)
+        trains = [dataclasses.replace(train, seed=s) for s in SEEDS]
+
+        def trainer(t: TrainConfig) -> RungTrainer:
+            model = build_model(profile.vocab_size, rung.d_model, rung.n_layers, rung.n_heads, dropout=t.dropout,
+                                seed=t.seed)
+            return RungTrainer(model, t, programs, shape=rung_shape(rung, profile.vocab_size, CausalSelfAttention))
+
+        programs = Programs()
+        singles, batch = [trainer(t) for t in trains], BatchedTrainer([trainer(t) for t in trains])
+        tokens = [data.sample_batches(np.random.default_rng(t.seed), train.chunk_steps, train.batch_size,
+                                      train.seq_len) for t in trains]
+        stacked = np.stack(tokens)
+        alone_s, batched_s = [], []
+        for repeat in range(repeats + 1):  # the first compiles and warms up, untimed
+            start = time.perf_counter()
+            for single, t in zip(singles, tokens):
+                single.run_chunk(t, repeat * train.chunk_steps).block_until_ready()
+            alone_s.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            batch.run_chunk(stacked, repeat * train.chunk_steps).block_until_ready()
+            batched_s.append(time.perf_counter() - start)
+        alone_s, batched_s = alone_s[1:], batched_s[1:]
+        row = {"rung": name, "one_by_one_s": alone_s, "batched_s": batched_s,
+               "speedup_median": float(np.median(np.array(alone_s) / np.array(batched_s))),
+               "speedup_best": min(alone_s) / min(batched_s), "load_average_1min": os.getloadavg()[0]}
+        rows.append(row)
+        print(f"  {name}: 3 x {train.chunk_steps} steps one by one {np.median(alone_s):.2f} s, batched "
+              f"{np.median(batched_s):.2f} s (medians of {repeats}); speed-up median {row['speedup_median']:.2f}x, "
+              f"best-of {row['speedup_best']:.2f}x | load {row['load_average_1min']:.1f}", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke-rungs", default="r0,r1,r2,r3")
@@ -150,8 +194,15 @@ def main() -> None:
     parser.add_argument("--seed-steps", type=int, default=20, help="the seed profile's steps, cut (full: 100,000)")
     parser.add_argument("--seed-eval-tokens", type=int, default=65_536, help="the seed profile's eval tokens, cut")
     parser.add_argument("--tolerance", type=float, default=1e-5, help="largest relative loss difference accepted")
+    parser.add_argument("--chunk-repeats", type=int, default=0, help="measure only warm chunks, this many times")
     parser.add_argument("--out", default=str(ROOT / "experiments/benchmarks/results/batched_training.json"))
     args = parser.parse_args()
+    if args.chunk_repeats:
+        rows = chunk_only(args.smoke_rungs.split(","), args.chunk_repeats)
+        Path(args.out).write_text(json.dumps({"cpus": os.cpu_count(), "repeats": args.chunk_repeats, "rows": rows},
+                                             indent=1))
+        print(f"wrote {args.out}")
+        return
 
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
