@@ -98,7 +98,8 @@ def compare(rung: Rung, data: Any, trains: list[TrainConfig], vocab: int, batche
 
     order = [("batched", batched), ("one_by_one", one_by_one)]
     measured = dict((name, timed(fn)) for name, fn in (order if batched_first else order[::-1]))
-    (alone, alone_wall, alone_programs), (batch, batch_wall, batch_programs) = measured["one_by_one"], measured["batched"]
+    alone, alone_wall, alone_programs = measured["one_by_one"]
+    batch, batch_wall, batch_programs = measured["batched"]
     alone_train = sum(r.train_seconds for r in alone)
     batch_train = sum(r.train_seconds for r in batch)
     return {
@@ -120,7 +121,8 @@ def run_profile(name: str, rungs: list[str], steps: int | None, eval_tokens: int
     profile = get_profile(name)
     train = profile.train
     if steps is not None:  # a cut recipe: warm-up scaled with it, one evaluation at the end
-        train = dataclasses.replace(train, steps=steps, warmup_steps=max(1, round(train.warmup_steps * steps / train.steps)),
+        warmup = max(1, round(train.warmup_steps * steps / train.steps))
+        train = dataclasses.replace(train, steps=steps, warmup_steps=warmup,
                                     eval_interval=steps, chunk_steps=min(train.chunk_steps, steps))
     if eval_tokens is not None:
         train = dataclasses.replace(train, eval_tokens=eval_tokens)
