@@ -343,7 +343,7 @@ class GenesysRun:
                 evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
                                                   on_heartbeat=ladder)
         lr = self.evaluator.baseline_learning_rate
-        self._check_baseline(evaluation, lr, self.evaluator.profile.train.seed)
+        self._check_baseline(evaluation, lr, [self.evaluator.profile.train.seed])
         evaluation = with_seed_losses(evaluation, self._baseline_seeds(code, lr))
         self.evaluator.adopt_baseline(evaluation)
         event = {"type": "baseline", "id": BASELINE_ID, "code": code, "rungs": evaluation.rungs,
@@ -354,22 +354,24 @@ class GenesysRun:
 
     def _baseline_seeds(self, code: str, lr: float) -> list[Evaluation]:
         """The template at the seeds after the run's (``genesys.baseline_seeds`` in all) on every rung, at the
-        baseline's rate, one job after another through the engine; a seed is a TrainConfig change, so the
-        fitness cache keeps the seeds apart and the run's own seed is the one every design trains at."""
+        baseline's rate, in one job through the engine whose every rung trains its seeds as one batched program;
+        a seed is a TrainConfig change, so the fitness cache keeps the seeds apart and the run's own seed is the
+        one every design trains at."""
         first = self.evaluator.profile.train.seed
-        seeds = []
-        for seed in range(first + 1, first + self.config.genesys.run.baseline_seeds):
-            with LadderProgress(f"baseline seed {seed}") as ladder:
-                evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
-                                                  trial={"seed": seed}, on_heartbeat=ladder)
-            self._check_baseline(evaluation, lr, seed)
-            seeds.append(evaluation)
-        return seeds
+        seeds = list(range(first + 1, first + self.config.genesys.run.baseline_seeds))
+        if not seeds:
+            return []
+        with LadderProgress(f"baseline seeds {', '.join(map(str, seeds))}") as ladder:
+            evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
+                                              seeds=seeds, on_heartbeat=ladder)
+        self._check_baseline(evaluation, lr, seeds)
+        return evaluation.seeds
 
-    def _check_baseline(self, evaluation: Evaluation, lr: float, seed: int) -> None:
+    def _check_baseline(self, evaluation: Evaluation, lr: float, seeds: list[int]) -> None:
         if evaluation.outcome != "ok":
             raise RuntimeError(f"the {self.evaluator.settings.framework} baseline failed to evaluate at learning "
-                               f"rate {lr:g}, seed {seed} ({evaluation.outcome}): "
+                               f"rate {lr:g}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} "
+                               f"({evaluation.outcome}): "
                                f"{evaluation.artifacts.get('message')}")
 
     # -- state --------------------------------------------------------------------------------

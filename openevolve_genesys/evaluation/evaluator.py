@@ -54,7 +54,7 @@ class ScalingLawEvaluator:
                  on_heartbeat: Callable[[dict], None] | None = None, *, learning_rate: float | None = None,
                  baseline_learning_rate: float | None = None, trial: Mapping[str, Any] | None = None,
                  env: Mapping[str, str] | None = None, tune: TuneSettings | None = None,
-                 seed_source: str | None = None) -> Evaluation:
+                 seed_source: str | None = None, seeds: Sequence[int] | None = None) -> Evaluation:
         """Train ``source`` at ``rungs`` (all by default) and score it against the baseline.
 
         ``learning_rate`` trains the design at its own (tuned) rate and ``baseline_learning_rate`` picks
@@ -66,15 +66,24 @@ class ScalingLawEvaluator:
         trains ``rungs`` at the winner (``learning_rate`` must then be unset); the sweep is ``.tune``.
         ``seed_source`` (a design attempt's seed; verifications pass none) screens the child against it before
         training: a no-op (``genesys.noop_tolerance``, evaluation/noop.py) is ``invalid`` with check no_change.
+        ``seeds`` (the baseline's other seeds) trains at each of those seeds in one job, every rung's seeds side by
+        side in one batched program: the result's ``.seeds`` holds one Evaluation per seed, each as
+        ``trial={"seed": seed}`` would have returned it (cached apart likewise), the job's seconds shared out.
         """
         if tune is not None and (learning_rate is not None or trial is not None):
             raise ValueError("evaluate(tune=...) chooses the learning rate itself: pass no learning_rate or trial")
+        if seeds is not None and (tune is not None or trial is not None or not seeds):
+            raise ValueError("evaluate(seeds=...) trains the profile's config at one or more other seeds: pass a "
+                             f"non-empty list and no tune or trial (got seeds={list(seeds)})")
         names = list(rungs) if rungs is not None else [r.name for r in self.profile.rungs]
         lr = _rate(learning_rate, self.profile.train.learning_rate, "learning_rate")
         base_lr = _rate(baseline_learning_rate, self.baseline_learning_rate, "baseline_learning_rate")
-        is_baseline = source == self.template and (lr == base_lr or trial is not None or tune is not None)
+        measured = trial is not None or seeds is not None  # trained and measured, not compared
+        is_baseline = source == self.template and (lr == base_lr or measured or tune is not None)
         baseline = None if is_baseline else self.baseline(base_lr)
         speeds = {n: r["tokens_per_second"] for n, r in baseline.rungs.items()} if baseline else None
+        if seeds is not None:
+            return self._evaluate_seeds(source, names, lr, list(seeds), speeds, on_heartbeat, env)
         changes = {**(trial or {}), "learning_rate": lr}
         sweep = None if tune is None else {"settings": dataclasses.asdict(tune),
                                            "baseline_learning_rate": None if is_baseline else base_lr}
@@ -137,6 +146,23 @@ class ScalingLawEvaluator:
         lr = _rate(learning_rate, self.profile.train.learning_rate, "learning_rate")
         return self.profile.override({"train": {**(trial or {}), "learning_rate": lr}}).train
 
+    def _evaluate_seeds(self, source: str, names: list[str], lr: float, seeds: list[int],
+                        speeds: dict[str, float] | None, on_heartbeat: Callable[[dict], None] | None,
+                        env: Mapping[str, str] | None) -> Evaluation:
+        """``evaluate(seeds=...)``: one job for every seed the code cache cannot answer, none if it answers all."""
+        cached = [self._cached_by_code(source, names, self.train_config(lr, {"seed": seed})) for seed in seeds]
+        if all(found is not None for found in cached):
+            evaluation = _answered_by_code(cached[0], self.data_fingerprint())
+            evaluation.seeds = [_answered_by_code(found, self.data_fingerprint()) for found in cached]
+        else:
+            evaluation = self._run(source, names, {"learning_rate": lr}, speeds, on_heartbeat, env, seeds=seeds)
+        for e in [evaluation, *evaluation.seeds]:
+            e.metrics["learning_rate"] = lr
+            e.metrics["trial"] = True
+            if e.outcome == "ok":
+                e.metrics.update(_measured(e.rungs))
+        return evaluation
+
     # -- running ------------------------------------------------------------------------------
     def data_fingerprint(self) -> str:
         if self._data_fingerprint is None:
@@ -164,15 +190,15 @@ class ScalingLawEvaluator:
 
     def _run(self, source: str, names: list[str], changes: Mapping[str, Any], speeds: dict[str, float] | None,
              on_heartbeat: Callable[[dict], None] | None, env: Mapping[str, str] | None,
-             sweep: Mapping[str, Any] | None = None, seed_source: str | None = None) -> Evaluation:
+             sweep: Mapping[str, Any] | None = None, seed_source: str | None = None,
+             seeds: Sequence[int] | None = None) -> Evaluation:
         """Train ``source`` at ``names`` with the profile's TrainConfig changed by ``changes`` (after a sweep of
-        the learning rate in the same job, when ``sweep`` is given)."""
+        the learning rate in the same job, when ``sweep`` is given; at each of ``seeds``, when given)."""
         self.data_fingerprint()  # a bad data config fails here, in the parent, not as the design's fault
-        cached = None if sweep else self._cached_by_code(source, names, self.profile.override({"train": changes}).train)
+        cached = None if sweep or seeds else self._cached_by_code(source, names,
+                                                                   self.profile.override({"train": changes}).train)
         if cached is not None:
-            # No job ran: every phase took no time, and a history line says so like any other.
-            return Evaluation("ok", {"outcome": "ok", "cache_hit": "code", "data_fingerprint": self.data_fingerprint()},
-                              {"notes": "answered from the cache"}, cached, timing=job_timing({}, 0.0))
+            return _answered_by_code(cached, self.data_fingerprint())
         s = self.settings
         # The child rebuilds the profile from these overrides: the profile's own train changes, then ours.
         overrides = {**s.profile_overrides, "train": {**s.profile_overrides.get("train", {}), **changes}}
@@ -182,7 +208,7 @@ class ScalingLawEvaluator:
                  data=dict(s.data), rungs=names, cache_path=str(s.resolved_cache_path()),
                  checks=dataclasses.asdict(s.checks), outside_edits=s.outside_edits,
                  baseline_tokens_per_second=speeds, sweep=sweep, seed_source=seed_source,
-                 noop_tolerance=s.noop_tolerance),
+                 noop_tolerance=s.noop_tolerance, seeds=list(seeds) if seeds else None),
             s.sandbox, on_heartbeat=on_heartbeat, env={**(env or {}), "GENESYS_CACHE_DIR": str(cache_root())},
             writable_paths=self._writable_paths(),
         )
@@ -200,15 +226,23 @@ class ScalingLawEvaluator:
             return Evaluation(result.outcome, {"combined_score": INVALID_SCORE, "outcome": result.outcome,
                                                "check": kind, **_distance(noop)}, artifacts, tune=tune, timing=timing)
         rungs = payload["rungs"]
-        hits = [r["cache_hit"] for r in rungs.values()]
-        metrics = {"outcome": "ok", "cache_hit": "functional" if hits and all(hits) else None,
+        metrics = {"outcome": "ok", "cache_hit": _cache_hit(rungs),
                    "functional_hash": payload.get("functional_hash"),
                    "data_fingerprint": payload.get("data_fingerprint"), **_distance(noop)}
         artifacts["learning_curves"] = _curve_summary(rungs)
         artifacts["trained_rungs"] = payload.get("trained_rungs", [])
         artifacts["compiles"] = payload.get("compiles")  # XLA programs the job compiled (trials included)
         artifacts["device"] = payload.get("device")  # what the child trained on, after the engine pinned it
-        return Evaluation("ok", metrics, artifacts, rungs, tune=tune, timing=timing)
+        evaluation = Evaluation("ok", metrics, artifacts, rungs, tune=tune, timing=timing)
+        if seeds:
+            # One job trained them all: each seed is credited an equal share of its seconds, so that summing the
+            # seeds' timings (with_seed_losses) counts the job once.
+            share = {phase: round(seconds / len(seeds), 3) for phase, seconds in timing.items()}
+            evaluation.seeds = [
+                Evaluation("ok", {**metrics, "cache_hit": _cache_hit(by_seed)},
+                           {**artifacts, "learning_curves": _curve_summary(by_seed)}, by_seed, timing=dict(share))
+                for by_seed in payload["seed_rungs"]]
+        return evaluation
 
     def _writable_paths(self) -> list[Path]:
         """The jailed child may write only its caches: compiled programs, tokenizers, fitness results."""
@@ -250,6 +284,17 @@ def _distance(noop: Mapping[str, Any] | None) -> dict[str, Any]:
     if noop is None:
         return {}
     return {"probe_distance": noop.get("distance"), "probe_params_match": bool(noop.get("params_match"))}
+
+
+def _answered_by_code(rungs: dict[str, dict], data_fingerprint: str) -> Evaluation:
+    # No job ran: every phase took no time, and a history line says so like any other.
+    return Evaluation("ok", {"outcome": "ok", "cache_hit": "code", "data_fingerprint": data_fingerprint},
+                      {"notes": "answered from the cache"}, rungs, timing=job_timing({}, 0.0))
+
+
+def _cache_hit(rungs: dict[str, dict]) -> str | None:
+    hits = [r["cache_hit"] for r in rungs.values()]
+    return "functional" if hits and all(hits) else None
 
 
 def with_seed_losses(evaluation: Evaluation, seeds: Sequence[Evaluation]) -> Evaluation:

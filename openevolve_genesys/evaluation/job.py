@@ -24,7 +24,8 @@ from openevolve_genesys.evaluation.sandbox import DesignInvalid
 from openevolve_genesys.evaluation.timing import Stopwatch
 from openevolve_genesys.evaluation.tuning import TuneSettings, TuneTrial, tune_rung
 from openevolve_genesys.evaluation.tuning import sweep as sweep_rates
-from openevolve_genesys.training.loop import ChunkProgress, Programs, train_rung
+from openevolve_genesys.training.batched import train_rung_batched
+from openevolve_genesys.training.loop import ChunkProgress, Programs, RungResult, train_rung
 from openevolve_genesys.training.profiles import TrainConfig, get_profile
 from openevolve_genesys.training.runtime import enable_compilation_cache
 
@@ -42,6 +43,7 @@ def evaluate_program(
     sweep: Mapping[str, Any] | None = None,
     seed_source: str | None = None,
     noop_tolerance: float = 0.0,
+    seeds: Sequence[int] | None = None,
     heartbeat: Callable[[dict], None] = lambda progress: None,
 ) -> dict[str, Any]:
     """Check ``source`` and train it at ``rungs``; returns per-rung results (JSON) or raises DesignInvalid.
@@ -50,7 +52,10 @@ def evaluate_program(
     the cheap target (evaluation/tuning.py) and trains ``rungs`` at the winner; every trial and rung of one
     shape shares one compiled program, the rate being a run-time argument. ``seed_source`` (a design attempt's
     seed) screens the child before any training: within ``noop_tolerance`` of the seed's probe it is a no-op
-    (evaluation/noop.py) and raises DesignInvalid of kind no_change."""
+    (evaluation/noop.py) and raises DesignInvalid of kind no_change. ``seeds`` (the baseline's other seeds)
+    trains ``rungs`` at each of those seeds instead of the profile's, all seeds of a rung in one batched program,
+    and returns each seed's rungs under ``seed_rungs`` (in the order of ``seeds``; ``rungs`` is the first's);
+    every seed's rung is its own fitness cache entry, as when each seed was a job of its own."""
     watch = Stopwatch()
     enable_compilation_cache()
     settings = CheckSettings(**checks)
@@ -94,27 +99,27 @@ def evaluate_program(
     watch.lap("data")
     programs = Programs()
 
-    def train(name: str, train: TrainConfig, trial: float | None = None) -> tuple[dict[str, Any], str | None]:
-        """Rung ``name`` at ``train``: its result dict and whether the fitness cache answered it."""
-        key = CacheKey(report["functional_hash"], ladder.name, name, token_data.fingerprint,
-                       config_hash(dataclasses.asdict(train)))
-        cached = cache.get(key)
-        if cached is not None:
-            return cached, "functional"
+    def key_of(name: str, train: TrainConfig) -> CacheKey:
+        return CacheKey(report["functional_hash"], ladder.name, name, token_data.fingerprint,
+                        config_hash(dataclasses.asdict(train)))
+
+    def trained(name: str, train: TrainConfig, fit: Callable[[Callable[[ChunkProgress], None]], list[RungResult]],
+                beat: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The result dicts of ``fit(on_chunk)`` (rung ``name`` at ``train``, one run or several batched), each
+        checked to have learnt; a failure inside evolved code is the design's fault."""
         guard = StepTimeGuard((baseline_tokens_per_second or {}).get(name), train.batch_size * train.seq_len,
                               settings.max_step_time_ratio, after_steps=2 * train.chunk_steps)
 
         def on_chunk(progress: ChunkProgress) -> None:
             guard(progress)
-            beat = {"rung": progress.rung, "step": progress.step, "of": progress.total_steps,
-                    "train_loss": progress.train_loss, "time": time.time()}
-            heartbeat(beat if trial is None else {**beat, "trial_learning_rate": trial})
+            heartbeat({"rung": progress.rung, "step": progress.step, "of": progress.total_steps,
+                       "train_loss": progress.train_loss, "time": time.time(), **beat})
 
         try:
-            result = train_rung(ladder.rung(name), token_data, train, vocab_size=ladder.vocab_size,
-                                mixer=program.build_mixer, callback=on_chunk, programs=programs)
-            watch.rung(result)
-            check_learning(result, ladder.vocab_size, settings)
+            results = fit(on_chunk)
+            for result in results:
+                watch.rung(result)
+                check_learning(result, ladder.vocab_size, settings)
         except ProgramError as err:
             raise DesignInvalid(err.message, payload={"kind": err.kind, **report, "timing": watch.to_dict()}) from None
         except Exception as err:  # an exception inside evolved code while training is the design's fault
@@ -122,9 +127,44 @@ def evaluate_program(
                 raise  # the sandbox reports it as crashed (memory), not as the design's fault
             raise DesignInvalid(f"training at rung {name} raised {type(err).__name__}: {err}",
                                 payload={"kind": "runtime", **report, "timing": watch.to_dict()}) from None
-        entry = result.to_dict()
-        cache.put(key, entry)
-        return entry, None
+        return [result.to_dict() for result in results]
+
+    def train(name: str, train: TrainConfig, trial: float | None = None) -> tuple[dict[str, Any], str | None]:
+        """Rung ``name`` at ``train``: its result dict and whether the fitness cache answered it."""
+        return train_seeds(name, [train], {} if trial is None else {"trial_learning_rate": trial})[0]
+
+    def train_seeds(name: str, trains: Sequence[TrainConfig], beat: Mapping[str, Any]
+                    ) -> list[tuple[dict[str, Any], str | None]]:
+        """Rung ``name`` at each of ``trains`` (configs that differ in the seed only, or one config): each
+        one's result dict and whether the fitness cache answered it. Those the cache does not answer train
+        together as one batched program (training/batched.py); each is cached under its own config."""
+        keys = [key_of(name, t) for t in trains]
+        found: list[tuple[dict[str, Any], str | None] | None] = [
+            None if (hit := cache.get(key)) is None else (hit, "functional") for key in keys]
+        todo = [i for i, f in enumerate(found) if f is None]
+        if not todo:
+            return found
+        runs = [trains[i] for i in todo]
+        rung, options = ladder.rung(name), dict(vocab_size=ladder.vocab_size, mixer=program.build_mixer,
+                                                programs=programs)
+
+        def fit(on_chunk: Callable[[ChunkProgress], None]) -> list[RungResult]:
+            # Alone, a run reuses the single-run programs a sweep's trials compiled; together they share one
+            # batched program where memory allows (R models and optimizer states at once), else one at a time.
+            if len(runs) > 1:
+                try:
+                    return train_rung_batched(rung, token_data, runs, callback=on_chunk, **options)
+                except Exception as err:
+                    if not _out_of_memory(err):
+                        raise
+                    report["notes"].append(f"rung {name}: {len(runs)} runs batched ran out of memory "
+                                           f"({type(err).__name__}); trained one at a time")
+            return [train_rung(rung, token_data, run, callback=on_chunk, **options) for run in runs]
+
+        for i, entry in zip(todo, trained(name, runs[0], fit, beat)):
+            cache.put(keys[i], entry)
+            found[i] = (entry, None)
+        return found
 
     lr = ladder.train.learning_rate
     if sweep is not None:
@@ -146,11 +186,23 @@ def evaluate_program(
         report["tune"] = swept.to_dict()
         lr = swept.best_learning_rate
     rung_train = dataclasses.replace(ladder.train, learning_rate=lr)
-    for name in rungs:
-        entry, hit = train(name, rung_train)
-        if hit is None:
-            report["trained_rungs"].append(name)
-        report["rungs"][name] = {**entry, "cache_hit": hit}
+    if seeds:
+        # The baseline's other seeds: per rung, one batched program trains them all.
+        report["seed_rungs"] = [{} for _ in seeds]
+        for name in rungs:
+            results = train_seeds(name, [dataclasses.replace(rung_train, seed=s) for s in seeds],
+                                  {"seeds": list(seeds)})
+            for by_seed, (entry, hit) in zip(report["seed_rungs"], results):
+                by_seed[name] = {**entry, "cache_hit": hit}
+            if any(hit is None for _, hit in results):
+                report["trained_rungs"].append(name)
+        report["rungs"] = report["seed_rungs"][0]
+    else:
+        for name in rungs:
+            entry, hit = train(name, rung_train)
+            if hit is None:
+                report["trained_rungs"].append(name)
+            report["rungs"][name] = {**entry, "cache_hit": hit}
     report["compiles"] = programs.compiles
     report["timing"] = watch.to_dict()
     return report

@@ -59,3 +59,4 @@ class Evaluation:
     rungs: dict[str, dict[str, Any]] = field(default_factory=dict)  # rung name -> RungResult dict
     tune: TuneResult | None = None  # the learning-rate sweep run in the same job (``evaluate(tune=...)``)
     timing: dict[str, float] = field(default_factory=dict)  # where the job's seconds went (``job.Timing``)
+    seeds: list["Evaluation"] = field(default_factory=list)  # ``evaluate(seeds=...)``: one per seed, of one job

@@ -1,8 +1,10 @@
 """Train one rung: split the NNX model once, then run jitted chunks of K optimizer steps.
 
-Read it top to bottom: optimizer -> loss -> one step -> a chunk of steps (lax.scan, donated
-buffers, compiled ahead of time so compile seconds are measured apart) -> evaluation -> the loop
-over chunks that records the learning curve and reports progress once per chunk.
+Read it top to bottom: optimizer -> loss -> one step -> a chunk of steps (lax.scan) -> evaluation, as pure
+functions (``StepFunctions``) -> the trainer that holds a run's state and compiles those functions (donated
+buffers, compiled ahead of time so compile seconds are measured apart) -> the loop over chunks that records
+the learning curve and reports progress once per chunk. The loop also drives batched.py's trainer, which
+vmaps the same functions over several runs of one rung.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -153,36 +155,29 @@ def lm_loss(model: LanguageModel, tokens: jax.Array, *, train: TrainConfig, key:
     return tied_cross_entropy(hidden, embedding, tokens[:, 1:], chunk_tokens=train.loss_chunk_tokens)
 
 
-class RungTrainer:
-    """Owns the split model state of one rung; its compiled chunk programs come from ``programs``, keyed by
-    everything they are specialised to, so a trainer of the same shape (another rate, seed or length) reuses
-    them. ``shape`` names the model's shape and mixer for that key (default: this trainer only)."""
+class StepFunctions:
+    """The pure functions one run's training is made of, specialised only to the model's graph and to the
+    TrainConfig fields a program is compiled for (never to a run's state, seed or rate, which are arguments):
+    the single-run trainer compiles ``chunk`` as it is, the batched one (batched.py) vmaps the same functions."""
 
-    def __init__(self, model: LanguageModel, train: TrainConfig, programs: Programs | None = None,
-                 shape: tuple[Any, ...] | None = None):
+    def __init__(self, graphdef: Any, train: TrainConfig):
+        self.graphdef = graphdef
         self.train = train
-        self.graphdef, self.params, self.rest = nnx.split(model, nnx.Param, ...)
         self.optimizer = make_optimizer(train)
-        self.opt_state = self.optimizer.init(self.params)
         self.dtype = compute_dtype(train)
-        self.key = jax.random.key(train.seed)
-        self.schedule = Schedule.of(train).arrays()
-        self.programs = programs if programs is not None else Programs()
-        self.shape = (shape if shape is not None else ("trainer", id(self))) + program_key(train)
-        self.compile_seconds = 0.0
 
-    def _merged(self, params: Any, rest: Any) -> LanguageModel:
+    def merged(self, params: Any, rest: Any) -> LanguageModel:
         # Master weights stay float32; the forward pass runs in the compute dtype.
         params = jax.tree.map(lambda p: p.astype(self.dtype), params)
         return nnx.merge(self.graphdef, params, rest)
 
-    def _step(self, rest: Any, key: jax.Array, schedule: tuple[jax.Array, ...], carry: tuple[Any, Any],
-              xs: tuple[jax.Array, jax.Array]):
+    def step(self, rest: Any, key: jax.Array, schedule: tuple[jax.Array, ...], carry: tuple[Any, Any],
+             xs: tuple[jax.Array, jax.Array]):
         params, opt_state = carry
         tokens, step = xs
 
         def loss_fn(p):
-            return lm_loss(self._merged(p, rest), tokens, train=self.train, key=jax.random.fold_in(key, step))
+            return lm_loss(self.merged(p, rest), tokens, train=self.train, key=jax.random.fold_in(key, step))
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
@@ -191,16 +186,45 @@ class RungTrainer:
         updates = jax.tree.map(lambda u: (rate * u).astype(u.dtype), updates)
         return (optax.apply_updates(params, updates), opt_state), loss
 
-    def _chunk(self, params: Any, opt_state: Any, rest: Any, tokens: jax.Array, first_step: jax.Array,
-               key: jax.Array, schedule: tuple[jax.Array, ...]):
+    def chunk(self, params: Any, opt_state: Any, rest: Any, tokens: jax.Array, first_step: jax.Array,
+              key: jax.Array, schedule: tuple[jax.Array, ...]):
         steps = first_step + jnp.arange(tokens.shape[0])
-        (params, opt_state), losses = jax.lax.scan(partial(self._step, rest, key, schedule), (params, opt_state),
+        (params, opt_state), losses = jax.lax.scan(partial(self.step, rest, key, schedule), (params, opt_state),
                                                    (tokens, steps))
         return params, opt_state, losses
 
-    def _eval_loss(self, params: Any, rest: Any, batches: jax.Array) -> jax.Array:
-        model = self._merged(params, rest)
+    def eval_loss(self, params: Any, rest: Any, batches: jax.Array) -> jax.Array:
+        model = self.merged(params, rest)
         return jnp.mean(jax.lax.map(lambda b: lm_loss(model, b, train=self.train, key=None), batches))
+
+
+class RungTrainer:
+    """Owns the split model state of one rung; its compiled chunk programs come from ``programs``, keyed by
+    everything they are specialised to, so a trainer of the same shape (another rate, seed or length) reuses
+    them. ``shape`` names the model's shape and mixer for that key (default: this trainer only).
+
+    ``runs`` is how many runs the state holds along a leading axis; 0 here (no run axis). The batched trainer
+    (batched.py) overrides ``runs`` and the two functions compiled, and inherits the dispatching below."""
+
+    runs = 0
+
+    def __init__(self, model: LanguageModel, train: TrainConfig, programs: Programs | None = None,
+                 shape: tuple[Any, ...] | None = None):
+        self.train = train
+        graphdef, self.params, self.rest = nnx.split(model, nnx.Param, ...)
+        self.functions = StepFunctions(graphdef, train)
+        self.opt_state = self.functions.optimizer.init(self.params)
+        self.key = jax.random.key(train.seed)
+        self.schedule = Schedule.of(train).arrays()
+        self.programs = programs if programs is not None else Programs()
+        self.shape = (shape if shape is not None else ("trainer", id(self))) + program_key(train)
+        self.compile_seconds = 0.0
+
+    def _chunk_function(self) -> Callable[..., Any]:
+        return self.functions.chunk
+
+    def _eval_function(self) -> Callable[..., Any]:
+        return self.functions.eval_loss
 
     def run_chunk(self, tokens: np.ndarray, first_step: int) -> jax.Array:
         """Dispatch K = len(tokens) steps; returns the per-step losses without waiting for them."""
@@ -209,20 +233,25 @@ class RungTrainer:
         args = (self.params, self.opt_state, self.rest, tokens, first, self.key, self.schedule)
         program, seconds = self.programs.get(
             self.shape + ("chunk", tokens.shape),
-            lambda: jax.jit(self._chunk, donate_argnums=(0, 1)).lower(*args))
+            lambda: jax.jit(self._chunk_function(), donate_argnums=(0, 1)).lower(*args))
         self.compile_seconds += seconds
         self.params, self.opt_state, losses = program(*args)
         return losses
 
-    def eval_loss(self, batches: np.ndarray) -> float:
+    def eval_losses(self, batches: np.ndarray) -> np.ndarray:
+        """The held-out loss of each run (shape [runs]; a scalar array without a run axis)."""
         batches = jnp.asarray(batches)
-        program, seconds = self.programs.get(self.shape + ("eval", batches.shape),
-                                             lambda: jax.jit(self._eval_loss).lower(self.params, self.rest, batches))
+        program, seconds = self.programs.get(
+            self.shape + ("eval", batches.shape),
+            lambda: jax.jit(self._eval_function()).lower(self.params, self.rest, batches))
         self.compile_seconds += seconds
-        return float(program(self.params, self.rest, batches))
+        return np.asarray(program(self.params, self.rest, batches))
+
+    def eval_loss(self, batches: np.ndarray) -> float:
+        return float(self.eval_losses(batches))
 
     def model(self) -> LanguageModel:
-        return nnx.merge(self.graphdef, self.params, self.rest)
+        return nnx.merge(self.functions.graphdef, self.params, self.rest)
 
 
 def chunk_plan(train: TrainConfig) -> list[tuple[int, int]]:
@@ -234,6 +263,93 @@ def chunk_plan(train: TrainConfig) -> list[tuple[int, int]]:
         plan.append((step, n))
         step += n
     return plan
+
+
+@dataclass
+class _RunLog:
+    """One run's learning curve and seconds, filled chunk by chunk."""
+
+    curve: list[dict[str, float]] = field(default_factory=list)
+    best: float = math.inf
+    steps: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    diverged: bool = False
+
+
+def train_runs(rung: Rung, data: Any, trains: Sequence[TrainConfig], trainer: RungTrainer, *,
+               n_params: int, total_params: int, compiles_before: int,
+               callback: Callable[[ChunkProgress], None] | None = None) -> list[RungResult]:
+    """Run the chunk plan on ``trainer`` (one run, or ``trainer.runs`` runs side by side whose configs share
+    the plan) and record each run as ``train_rung`` always has: each run draws its batches from its own seed's
+    generator, evaluates at its eval points and once more when its loss turns non-finite, and stops recording
+    there (a batched trainer keeps computing it, since its program's shape is fixed, but nothing of it is read).
+
+    A batched program's seconds belong to all its runs at once: every run is credited an equal share of each
+    chunk's wall time (and of the compile seconds), so the runs' seconds add up to the batch's; the compiles
+    are counted on the first run, as a single trainer of a known shape counts none."""
+    train = trains[0]
+    n_runs = max(trainer.runs, 1)
+    # The same data order for every rung and every design: comparisons are paired, which lowers the
+    # noise of loss differences without more seeds.
+    rngs = [np.random.default_rng(t.seed) for t in trains]
+    eval_batches = data.eval_batches(train.batch_size, train.seq_len, train.eval_tokens)
+
+    def sample(n_steps: int) -> np.ndarray:
+        batches = [data.sample_batches(rng, n_steps, train.batch_size, train.seq_len) for rng in rngs]
+        return np.stack(batches) if trainer.runs else batches[0]
+
+    logs = [_RunLog() for _ in range(n_runs)]
+    live = list(range(n_runs))
+    plan = chunk_plan(train)
+    batch = sample(plan[0][1])
+    for i, (first_step, n_steps) in enumerate(plan):
+        start = time.perf_counter()
+        compile_before = trainer.compile_seconds
+        losses = trainer.run_chunk(batch, first_step)
+        if i + 1 < len(plan):  # overlaps with the device computing this chunk
+            batch = sample(plan[i + 1][1])
+        train_losses = np.atleast_1d(np.asarray(jnp.mean(losses, axis=-1)))
+        steps_done = first_step + n_steps
+        at_eval_point = steps_done % train.eval_interval == 0 or steps_done == train.steps
+        evaluated = [r for r in live if at_eval_point or not math.isfinite(float(train_losses[r]))]
+        eval_losses, chunk_eval = None, 0.0
+        if evaluated:
+            eval_start, eval_compile = time.perf_counter(), trainer.compile_seconds
+            eval_losses = np.atleast_1d(trainer.eval_losses(eval_batches))
+            chunk_eval = time.perf_counter() - eval_start - (trainer.compile_seconds - eval_compile)
+        chunk_seconds = time.perf_counter() - start - (trainer.compile_seconds - compile_before)
+        for r in live:
+            log, train_loss = logs[r], float(train_losses[r])
+            log.steps = steps_done
+            log.train_seconds += chunk_seconds / n_runs
+            eval_loss = None
+            if r in evaluated:
+                eval_loss = float(eval_losses[r])
+                log.eval_seconds += chunk_eval / n_runs
+                log.best = min(log.best, eval_loss) if math.isfinite(eval_loss) else log.best
+                log.curve.append({"step": steps_done, "train_loss": train_loss, "eval_loss": eval_loss})
+            if callback is not None:
+                callback(ChunkProgress(rung.name, steps_done, train.steps, train_loss, eval_loss,
+                                       log.train_seconds))
+            log.diverged = not math.isfinite(train_loss)
+        live = [r for r in live if not logs[r].diverged]
+        if not live:
+            break
+
+    results = []
+    for r, log in enumerate(logs):
+        tokens = log.steps * train.batch_size * train.seq_len
+        results.append(RungResult(
+            rung=rung.name, d_model=rung.d_model, n_layers=rung.n_layers, n_heads=rung.n_heads,
+            n_params=n_params, total_params=total_params, steps=log.steps,
+            final_eval_loss=log.curve[-1]["eval_loss"], best_eval_loss=log.best, curve=log.curve,
+            tokens_per_second=tokens / log.train_seconds if log.train_seconds > 0 else 0.0,
+            compile_seconds=trainer.compile_seconds / n_runs, train_seconds=log.train_seconds,
+            eval_seconds=log.eval_seconds,
+            compiles=trainer.programs.compiles - compiles_before if r == 0 else 0, diverged=log.diverged,
+        ))
+    return results
 
 
 def train_rung(
@@ -253,49 +369,12 @@ def train_rung(
     n_params, total_params = count_parameters(model)
     programs = programs if programs is not None else Programs()
     compiles_before = programs.compiles
-    trainer = RungTrainer(model, train, programs, shape=(vocab_size, rung.d_model, rung.n_layers, rung.n_heads,
-                                                          mixer))
+    trainer = RungTrainer(model, train, programs, shape=rung_shape(rung, vocab_size, mixer))
     del model
-    # The same data order for every rung and every design: comparisons are paired, which lowers the
-    # noise of loss differences without more seeds.
-    rng = np.random.default_rng(train.seed)
-    eval_batches = data.eval_batches(train.batch_size, train.seq_len, train.eval_tokens)
+    return train_runs(rung, data, [train], trainer, n_params=n_params, total_params=total_params,
+                      compiles_before=compiles_before, callback=callback)[0]
 
-    curve: list[dict[str, float]] = []
-    best = math.inf
-    diverged = False
-    train_seconds = eval_seconds = 0.0
-    steps_done = 0
-    plan = chunk_plan(train)
-    batch = data.sample_batches(rng, plan[0][1], train.batch_size, train.seq_len)
-    for i, (first_step, n_steps) in enumerate(plan):
-        start = time.perf_counter()
-        compile_before = trainer.compile_seconds
-        losses = trainer.run_chunk(batch, first_step)
-        if i + 1 < len(plan):  # overlaps with the device computing this chunk
-            batch = data.sample_batches(rng, plan[i + 1][1], train.batch_size, train.seq_len)
-        train_loss = float(jnp.mean(losses))
-        steps_done = first_step + n_steps
-        eval_loss = None
-        if steps_done % train.eval_interval == 0 or steps_done == train.steps or not math.isfinite(train_loss):
-            eval_start, eval_compile = time.perf_counter(), trainer.compile_seconds
-            eval_loss = trainer.eval_loss(eval_batches)
-            eval_seconds += time.perf_counter() - eval_start - (trainer.compile_seconds - eval_compile)
-            best = min(best, eval_loss) if math.isfinite(eval_loss) else best
-            curve.append({"step": steps_done, "train_loss": train_loss, "eval_loss": eval_loss})
-        train_seconds += time.perf_counter() - start - (trainer.compile_seconds - compile_before)
-        if callback is not None:
-            callback(ChunkProgress(rung.name, steps_done, train.steps, train_loss, eval_loss, train_seconds))
-        if not math.isfinite(train_loss):
-            diverged = True
-            break
 
-    tokens = steps_done * train.batch_size * train.seq_len
-    return RungResult(
-        rung=rung.name, d_model=rung.d_model, n_layers=rung.n_layers, n_heads=rung.n_heads,
-        n_params=n_params, total_params=total_params, steps=steps_done,
-        final_eval_loss=curve[-1]["eval_loss"], best_eval_loss=best, curve=curve,
-        tokens_per_second=tokens / train_seconds if train_seconds > 0 else 0.0,
-        compile_seconds=trainer.compile_seconds, train_seconds=train_seconds, eval_seconds=eval_seconds,
-        compiles=programs.compiles - compiles_before, diverged=diverged,
-    )
+def rung_shape(rung: Rung, vocab_size: int, mixer: MixerFactory) -> tuple[Any, ...]:
+    """What a rung's compiled programs are specialised to besides the TrainConfig: its model's shape and mixer."""
+    return (vocab_size, rung.d_model, rung.n_layers, rung.n_heads, mixer)

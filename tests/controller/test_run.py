@@ -30,6 +30,9 @@ def test_an_offline_run_designs_verifies_and_keeps_the_best(tmp_path, framework)
     best = openevolve_genesys.run(str(config), iterations=3, output=str(output), profile="smoke")
     log = events(output)
     assert [e["type"] for e in log].count("baseline") == 1
+    # The baseline at 3 seeds (the other two trained together in one job): three different losses per rung.
+    baseline = next(e for e in log if e["type"] == "baseline")
+    assert all(len(set(r["seed_losses"])) == 3 for r in baseline["rungs"].values())
     designs = [e for e in log if e["type"] == "design"]
     assert [e["attempt"] for e in designs] == [1, 2, 3]
     template = framework_path(framework).read_text()
