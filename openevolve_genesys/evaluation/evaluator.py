@@ -153,7 +153,7 @@ class ScalingLawEvaluator:
             return None
         if fhash is None:
             return None
-        train_hash = config_hash(dataclasses.asdict(train))
+        train_hash = config_hash(train.identity())
         found = {}
         for name in names:
             hit = self.cache.get(CacheKey(fhash, self.profile.name, name, self.data_fingerprint(), train_hash))

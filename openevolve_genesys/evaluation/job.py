@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from openevolve_genesys.data import DataConfig, load_data
@@ -24,9 +25,10 @@ from openevolve_genesys.evaluation.sandbox import DesignInvalid
 from openevolve_genesys.evaluation.timing import Stopwatch
 from openevolve_genesys.evaluation.tuning import TuneSettings, TuneTrial, tune_rung
 from openevolve_genesys.evaluation.tuning import sweep as sweep_rates
+from openevolve_genesys.training.checkpoint import discard
 from openevolve_genesys.training.loop import ChunkProgress, Programs, train_rung
 from openevolve_genesys.training.profiles import TrainConfig, get_profile
-from openevolve_genesys.training.runtime import enable_compilation_cache
+from openevolve_genesys.training.runtime import cache_root, enable_compilation_cache
 
 def evaluate_program(
     source: str,
@@ -97,7 +99,7 @@ def evaluate_program(
     def train(name: str, train: TrainConfig, trial: float | None = None) -> tuple[dict[str, Any], str | None]:
         """Rung ``name`` at ``train``: its result dict and whether the fitness cache answered it."""
         key = CacheKey(report["functional_hash"], ladder.name, name, token_data.fingerprint,
-                       config_hash(dataclasses.asdict(train)))
+                       config_hash(train.identity()))
         cached = cache.get(key)
         if cached is not None:
             return cached, "functional"
@@ -110,20 +112,25 @@ def evaluate_program(
                     "train_loss": progress.train_loss, "time": time.time()}
             heartbeat(beat if trial is None else {**beat, "trial_learning_rate": trial})
 
+        checkpoint_dir = rung_checkpoint_dir(key, train)
         try:
             result = train_rung(ladder.rung(name), token_data, train, vocab_size=ladder.vocab_size,
-                                mixer=program.build_mixer, callback=on_chunk, programs=programs)
+                                mixer=program.build_mixer, callback=on_chunk, programs=programs,
+                                checkpoint_dir=checkpoint_dir)
             watch.rung(result)
             check_learning(result, ladder.vocab_size, settings)
         except ProgramError as err:
+            discard(checkpoint_dir)  # the design's fault: trained again, it would fail the same way
             raise DesignInvalid(err.message, payload={"kind": err.kind, **report, "timing": watch.to_dict()}) from None
         except Exception as err:  # an exception inside evolved code while training is the design's fault
             if _out_of_memory(err):
                 raise  # the sandbox reports it as crashed (memory), not as the design's fault
+            discard(checkpoint_dir)
             raise DesignInvalid(f"training at rung {name} raised {type(err).__name__}: {err}",
                                 payload={"kind": "runtime", **report, "timing": watch.to_dict()}) from None
         entry = result.to_dict()
         cache.put(key, entry)
+        discard(checkpoint_dir)  # the stored result answers from now on
         return entry, None
 
     lr = ladder.train.learning_rate
@@ -154,6 +161,15 @@ def evaluate_program(
     report["compiles"] = programs.compiles
     report["timing"] = watch.to_dict()
     return report
+
+
+def rung_checkpoint_dir(key: CacheKey, train: TrainConfig) -> Path | None:
+    """Where the rung under ``key`` saves its training state: under the cache root, which the jailed child may
+    write, and named by the key, so the same evaluation run again after its worker was lost resumes there.
+    None for a rung no longer than one checkpoint interval (or with checkpoints off): it would never save."""
+    if train.checkpoint_steps <= 0 or train.steps <= train.checkpoint_steps:
+        return None
+    return cache_root() / "rung_checkpoints" / config_hash(key)[:32]
 
 
 def device_report() -> dict[str, Any]:
