@@ -76,12 +76,18 @@ class RungCheckpoints:
         return ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, step: int, trainer: Any, data_states: list[dict[str, Any]], logs: list[dict[str, Any]]) -> None:
-        """Save ``trainer``'s arrays and the host state after ``step`` steps; the previous save is then dropped."""
+        """Save ``trainer``'s arrays and the host state after ``step`` steps; the previous save is then dropped.
+        A save that fails (a full disk, a directory not writable) is logged and training goes on: the rung's
+        result does not depend on it, only how much a lost worker would retrain."""
         ocp = _orbax()
         host = {"identity": self.identity, "step": step, "data_states": data_states, "logs": logs}
-        with self._manager() as manager:
-            manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(_key_data(_arrays(trainer))),
-                                                       host=ocp.args.JsonSave(host)))
+        try:
+            with self._manager() as manager:
+                manager.save(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(_key_data(_arrays(trainer))), host=ocp.args.JsonSave(host)))
+        except Exception as err:
+            log.warning("checkpoint %s: saving step %d failed (%s); training goes on without it", self.directory,
+                        step, _first_line(err))
 
     def restore(self, trainer: Any) -> Resumed | None:
         """Load the latest complete save into ``trainer`` and return its host state; None when there is none
@@ -89,21 +95,19 @@ class RungCheckpoints:
         ocp = _orbax()
         like = _arrays(trainer)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _key_data(like))
-        with self._manager() as manager:
-            step = manager.latest_step()
-            if step is None:
-                return None
-            try:
-                restored, error = manager.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract), host=ocp.args.JsonRestore())), None
-            except Exception as err:  # damaged files raise anything from tensorstore, orbax or json
-                restored, error = None, err
-        if error is None and restored.host.get("identity") != self.identity:
-            error = ValueError("it was saved by another training (the rung or its train config differ)")
-        if error is not None:
-            message = str(error).splitlines()[0] if str(error) else ""
-            log.warning("checkpoint %s step %d cannot be resumed (%s: %s); training starts over",
-                        self.directory, step, type(error).__name__, message)
+        step = None
+        try:
+            with self._manager() as manager:
+                step = manager.latest_step()
+                if step is None:
+                    return None
+                restored = manager.restore(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract), host=ocp.args.JsonRestore()))
+            if restored.host.get("identity") != self.identity:
+                raise ValueError("it was saved by another training (the rung or its train config differ)")
+        except Exception as err:  # damaged files raise anything from tensorstore, orbax or json
+            log.warning("checkpoint %s (step %s) cannot be resumed (%s); training starts over", self.directory,
+                        step, _first_line(err))
             shutil.rmtree(self.directory, ignore_errors=True)
             return None
         host = restored.host
@@ -112,6 +116,11 @@ class RungCheckpoints:
         trainer.rest, trainer.key = arrays["rest"], arrays["key"]
         log.info("resuming from checkpoint %s at step %d", self.directory, step)
         return Resumed(int(host["step"]), list(host["data_states"]), list(host["logs"]))
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
 def discard(directory: str | Path | None) -> None:

@@ -275,7 +275,7 @@ def _next_multiple(step: int, every: int) -> int:
     return (step // every + 1) * every
 
 
-def saves_at(train: TrainConfig, step: int) -> bool:
+def _saves_at(train: TrainConfig, step: int) -> bool:
     """Whether a rung saves its state after ``step`` steps: at every checkpoint point before the last step (the
     finished rung's result is what is kept)."""
     return train.checkpoint_steps > 0 and step % train.checkpoint_steps == 0 and step < train.steps
@@ -341,7 +341,7 @@ def train_runs(rung: Rung, data: Any, trains: Sequence[TrainConfig], trainer: Ru
         compile_before = trainer.compile_seconds
         losses = trainer.run_chunk(batch, first_step)
         steps_done = first_step + n_steps
-        saving = checkpoints is not None and saves_at(train, steps_done)
+        saving = checkpoints is not None and _saves_at(train, steps_done)
         # The data position to save is the generators' before the next chunk's batch is drawn.
         data_states = [rng.bit_generator.state for rng in rngs] if saving else []
         if i + 1 < len(plan):  # overlaps with the device computing this chunk

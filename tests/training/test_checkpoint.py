@@ -135,6 +135,15 @@ def test_a_save_of_another_training_is_not_resumed(tmp_path, uninterrupted, capl
     assert_same_losses(result, uninterrupted)
 
 
+def test_a_save_that_fails_is_logged_and_training_goes_on(tmp_path, uninterrupted, caplog):
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    with caplog.at_level(logging.WARNING, logger="openevolve_genesys.training.checkpoint"):
+        result = train(not_a_directory)
+    assert sum("saving step" in r.getMessage() and "failed" in r.getMessage() for r in caplog.records) == 2
+    assert_same_losses(result, uninterrupted)
+
+
 def test_no_checkpoint_steps_writes_nothing(tmp_path):
     directory = tmp_path / "ckpt"
     result = train(directory, config=dataclasses.replace(CONFIG, checkpoint_steps=0))
