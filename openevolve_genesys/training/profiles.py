@@ -44,7 +44,7 @@ class TrainConfig:
     compute_dtype: str = "auto"  # "auto": float32 on CPU, bfloat16 on GPU/TPU
     seed: int = 0
     # >0: a rung saves its training state every this many steps and a rung whose worker died resumes from its
-    # last save (training/checkpoint.py); 0: no saves
+    # last save (training/checkpoint.py); 0: no saves. A multiple of eval_interval changes no number recorded
     checkpoint_steps: int = 0
 
     def __post_init__(self) -> None:
@@ -60,7 +60,8 @@ class TrainConfig:
     def identity(self) -> dict[str, Any]:
         """The fields a rung's result depends on, by name: what the fitness cache hashes. How often the state is
         saved is left out, so results trained with and without checkpoints answer for each other (and results
-        cached before the setting existed keep their keys)."""
+        cached before the setting existed keep their keys): the trained model and its eval losses are the same,
+        only a curve's train_loss (its last chunk's mean) averages fewer steps where a save splits a chunk."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _RUN_ONLY_FIELDS}
 
 

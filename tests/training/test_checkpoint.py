@@ -155,6 +155,17 @@ def test_a_finished_rung_leaves_only_its_last_intermediate_save(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["40"]  # the finished rung's result is what counts
 
 
+def test_saves_that_split_chunks_train_the_same_model(tmp_path, uninterrupted):
+    # Saves after steps 25 and 50 split chunks: the model and its eval losses, which the score and the cache
+    # key's meaning rest on, are unchanged. (A curve's train_loss is its last chunk's mean: at step 40 that chunk
+    # is now steps 35-40, not 30-40.)
+    split = train(tmp_path, config=dataclasses.replace(CONFIG, checkpoint_steps=25))
+    assert [p["eval_loss"] for p in split.curve] == pytest.approx([p["eval_loss"] for p in uninterrupted.curve],
+                                                                  rel=1e-6)
+    assert split.final_eval_loss == pytest.approx(uninterrupted.final_eval_loss, rel=1e-6)
+    assert split.curve[-1]["train_loss"] == pytest.approx(uninterrupted.curve[-1]["train_loss"], rel=1e-6)
+
+
 def test_the_setting_changes_neither_the_result_key_nor_the_compiled_program():
     other = dataclasses.replace(CONFIG, checkpoint_steps=0)
     assert config_hash(CONFIG.identity()) == config_hash(other.identity())
