@@ -184,3 +184,26 @@ def test_a_bad_checkpoint_steps_is_a_one_line_error(value):
 def test_the_seed_profile_checkpoints_and_smoke_does_not():
     assert get_profile("seed").train.checkpoint_steps == 5000
     assert get_profile("smoke").train.checkpoint_steps == 0
+
+
+def test_typed_prng_keys_in_the_state_round_trip(tmp_path):
+    # An evolved mixer may keep an nnx.Rngs, whose keys sit in the model's non-parameter state.
+    import types
+
+    import jax
+    import jax.numpy as jnp
+
+    from openevolve_genesys.training.checkpoint import RungCheckpoints
+
+    def trainer(seed):
+        return types.SimpleNamespace(params={"w": jnp.full(3, float(seed))}, opt_state=(jnp.int32(seed),),
+                                     rest={"rng": jax.random.key(seed)}, key=jax.random.key(seed + 10))
+
+    saved, blank = trainer(1), trainer(0)
+    RungCheckpoints(tmp_path, {"x": 1}).save(7, saved, [{"state": 1}], [{"steps": 7}])
+    resumed = RungCheckpoints(tmp_path, {"x": 1}).restore(blank)
+    assert resumed.step == 7 and resumed.data_states == [{"state": 1}] and resumed.logs == [{"steps": 7}]
+    assert float(blank.params["w"][0]) == 1.0 and int(blank.opt_state[0]) == 1
+    assert jax.dtypes.issubdtype(blank.rest["rng"].dtype, jax.dtypes.prng_key)
+    assert (jax.random.key_data(blank.rest["rng"]) == jax.random.key_data(saved.rest["rng"])).all()
+    assert (jax.random.key_data(blank.key) == jax.random.key_data(saved.key)).all()
