@@ -365,6 +365,9 @@ class GenesysRun:
             evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
                                               seeds=seeds, on_heartbeat=ladder)
         self._check_baseline(evaluation, lr, seeds)
+        if len(evaluation.seeds) != len(seeds):  # an engine that dropped evaluate(seeds=...) would value one seed
+            raise RuntimeError(f"the engine returned {len(evaluation.seeds)} evaluation(s) for the baseline's seeds "
+                               f"{seeds}; it must pass evaluate(seeds=...) through to the evaluator")
         return evaluation.seeds
 
     def _check_baseline(self, evaluation: Evaluation, lr: float, seeds: list[int]) -> None:

@@ -87,7 +87,7 @@ class ScalingLawEvaluator:
         changes = {**(trial or {}), "learning_rate": lr}
         sweep = None if tune is None else {"settings": dataclasses.asdict(tune),
                                            "baseline_learning_rate": None if is_baseline else base_lr}
-        evaluation = self._run(source, names, changes, speeds, on_heartbeat, env, sweep, seed_source)
+        evaluation = self._run(source, names, changes, speeds, on_heartbeat, env, sweep, seed_source=seed_source)
         if evaluation.tune is not None:
             lr = evaluation.tune.best_learning_rate
             base_lr = lr if is_baseline else base_lr  # the template swept for itself is its own baseline
@@ -179,7 +179,7 @@ class ScalingLawEvaluator:
             return None
         if fhash is None:
             return None
-        train_hash = config_hash(dataclasses.asdict(train))
+        train_hash = config_hash(train.identity())
         found = {}
         for name in names:
             hit = self.cache.get(CacheKey(fhash, self.profile.name, name, self.data_fingerprint(), train_hash))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from openevolve_genesys.data import DataConfig, load_data
@@ -25,9 +26,10 @@ from openevolve_genesys.evaluation.timing import Stopwatch
 from openevolve_genesys.evaluation.tuning import TuneSettings, TuneTrial, tune_rung
 from openevolve_genesys.evaluation.tuning import sweep as sweep_rates
 from openevolve_genesys.training.batched import train_rung_batched
+from openevolve_genesys.training.checkpoint import discard
 from openevolve_genesys.training.loop import ChunkProgress, Programs, RungResult, train_rung
 from openevolve_genesys.training.profiles import TrainConfig, get_profile
-from openevolve_genesys.training.runtime import enable_compilation_cache
+from openevolve_genesys.training.runtime import cache_root, enable_compilation_cache
 
 def evaluate_program(
     source: str,
@@ -101,12 +103,13 @@ def evaluate_program(
 
     def key_of(name: str, train: TrainConfig) -> CacheKey:
         return CacheKey(report["functional_hash"], ladder.name, name, token_data.fingerprint,
-                        config_hash(dataclasses.asdict(train)))
+                        config_hash(train.identity()))
 
     def trained(name: str, train: TrainConfig, fit: Callable[[Callable[[ChunkProgress], None]], list[RungResult]],
-                beat: Mapping[str, Any]) -> list[dict[str, Any]]:
+                beat: Mapping[str, Any], checkpoint_dir: Path | None = None) -> list[dict[str, Any]]:
         """The result dicts of ``fit(on_chunk)`` (rung ``name`` at ``train``, one run or several batched), each
-        checked to have learnt; a failure inside evolved code is the design's fault."""
+        checked to have learnt; a failure inside evolved code is the design's fault (and its checkpoint goes:
+        trained again, it would fail the same way)."""
         guard = StepTimeGuard((baseline_tokens_per_second or {}).get(name), train.batch_size * train.seq_len,
                               settings.max_step_time_ratio, after_steps=2 * train.chunk_steps)
 
@@ -121,10 +124,12 @@ def evaluate_program(
                 watch.rung(result)
                 check_learning(result, ladder.vocab_size, settings)
         except ProgramError as err:
+            discard(checkpoint_dir)
             raise DesignInvalid(err.message, payload={"kind": err.kind, **report, "timing": watch.to_dict()}) from None
         except Exception as err:  # an exception inside evolved code while training is the design's fault
             if _out_of_memory(err):
                 raise  # the sandbox reports it as crashed (memory), not as the design's fault
+            discard(checkpoint_dir)
             raise DesignInvalid(f"training at rung {name} raised {type(err).__name__}: {err}",
                                 payload={"kind": "runtime", **report, "timing": watch.to_dict()}) from None
         return [result.to_dict() for result in results]
@@ -147,6 +152,8 @@ def evaluate_program(
         runs = [trains[i] for i in todo]
         rung, options = ladder.rung(name), dict(vocab_size=ladder.vocab_size, mixer=program.build_mixer,
                                                 programs=programs)
+        # A long single run saves its state as it trains, so a lost worker's rerun resumes (batched seeds do not).
+        checkpoint_dir = rung_checkpoint_dir(keys[todo[0]], runs[0]) if len(runs) == 1 else None
 
         def fit(on_chunk: Callable[[ChunkProgress], None]) -> list[RungResult]:
             # Alone, a run reuses the single-run programs a sweep's trials compiled; together they share one
@@ -159,11 +166,13 @@ def evaluate_program(
                         raise
                     report["notes"].append(f"rung {name}: {len(runs)} runs batched ran out of memory "
                                            f"({type(err).__name__}); trained one at a time")
-            return [train_rung(rung, token_data, run, callback=on_chunk, **options) for run in runs]
+            return [train_rung(rung, token_data, run, callback=on_chunk, checkpoint_dir=checkpoint_dir, **options)
+                    for run in runs]
 
-        for i, entry in zip(todo, trained(name, runs[0], fit, beat)):
+        for i, entry in zip(todo, trained(name, runs[0], fit, beat, checkpoint_dir)):
             cache.put(keys[i], entry)
             found[i] = (entry, None)
+        discard(checkpoint_dir)  # the stored result answers from now on
         return found
 
     lr = ladder.train.learning_rate
@@ -206,6 +215,15 @@ def evaluate_program(
     report["compiles"] = programs.compiles
     report["timing"] = watch.to_dict()
     return report
+
+
+def rung_checkpoint_dir(key: CacheKey, train: TrainConfig) -> Path | None:
+    """Where the rung under ``key`` saves its training state: under the cache root, which the jailed child may
+    write, and named by the key, so the same evaluation run again after its worker was lost resumes there.
+    None for a rung no longer than one checkpoint interval (or with checkpoints off): it would never save."""
+    if train.checkpoint_steps <= 0 or train.steps <= train.checkpoint_steps:
+        return None
+    return cache_root() / "rung_checkpoints" / config_hash(key)[:32]
 
 
 def device_report() -> dict[str, Any]:

@@ -3,14 +3,16 @@
 Read it top to bottom: optimizer -> loss -> one step -> a chunk of steps (lax.scan) -> evaluation, as pure
 functions (``StepFunctions``) -> the trainer that holds a run's state and compiles those functions (donated
 buffers, compiled ahead of time so compile seconds are measured apart) -> the loop over chunks that records
-the learning curve and reports progress once per chunk. The loop also drives batched.py's trainer, which
-vmaps the same functions over several runs of one rung.
+the learning curve, reports progress once per chunk and, every ``checkpoint_steps``, saves the training state to
+resume from (checkpoint.py). The loop also drives batched.py's trainer, which vmaps the same functions over
+several runs of one rung.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -119,7 +121,8 @@ def make_optimizer(train: TrainConfig) -> optax.GradientTransformation:
 
 
 # The TrainConfig fields a compiled chunk does not depend on: they are run-time arguments or host-side.
-_RUNTIME_FIELDS = frozenset({"learning_rate", "warmup_steps", "steps", "eval_interval", "eval_tokens", "seed"})
+_RUNTIME_FIELDS = frozenset({"learning_rate", "warmup_steps", "steps", "eval_interval", "eval_tokens", "seed",
+                             "checkpoint_steps"})
 
 
 def program_key(train: TrainConfig) -> tuple[Any, ...]:
@@ -255,14 +258,27 @@ class RungTrainer:
 
 
 def chunk_plan(train: TrainConfig) -> list[tuple[int, int]]:
-    """(first_step, n_steps) per dispatch: chunks of chunk_steps that end exactly at every eval point."""
+    """(first_step, n_steps) per dispatch: chunks of chunk_steps that end exactly at every eval point and at
+    every checkpoint point."""
     plan, step = [], 0
     while step < train.steps:
-        next_eval = min((step // train.eval_interval + 1) * train.eval_interval, train.steps)
-        n = min(train.chunk_steps, next_eval - step)
+        end = min(_next_multiple(step, train.eval_interval), train.steps)
+        if train.checkpoint_steps:
+            end = min(end, _next_multiple(step, train.checkpoint_steps))
+        n = min(train.chunk_steps, end - step)
         plan.append((step, n))
         step += n
     return plan
+
+
+def _next_multiple(step: int, every: int) -> int:
+    return (step // every + 1) * every
+
+
+def _saves_at(train: TrainConfig, step: int) -> bool:
+    """Whether a rung saves its state after ``step`` steps: at every checkpoint point before the last step (the
+    finished rung's result is what is kept)."""
+    return train.checkpoint_steps > 0 and step % train.checkpoint_steps == 0 and step < train.steps
 
 
 @dataclass
@@ -279,7 +295,8 @@ class _RunLog:
 
 def train_runs(rung: Rung, data: Any, trains: Sequence[TrainConfig], trainer: RungTrainer, *,
                n_params: int, total_params: int, compiles_before: int,
-               callback: Callable[[ChunkProgress], None] | None = None) -> list[RungResult]:
+               callback: Callable[[ChunkProgress], None] | None = None,
+               checkpoint_dir: str | os.PathLike | None = None) -> list[RungResult]:
     """Run the chunk plan on ``trainer`` (one run, or ``trainer.runs`` runs side by side whose configs share
     the plan) and record each run as ``train_rung`` always has: each run draws its batches from its own seed's
     generator, evaluates at its eval points and once more when its loss turns non-finite, and stops recording
@@ -287,7 +304,11 @@ def train_runs(rung: Rung, data: Any, trains: Sequence[TrainConfig], trainer: Ru
 
     A batched program's seconds belong to all its runs at once: every run is credited an equal share of each
     chunk's wall time (and of the compile seconds), so the runs' seconds add up to the batch's; the compiles
-    are counted on the first run, as a single trainer of a known shape counts none."""
+    are counted on the first run, as a single trainer of a known shape counts none.
+
+    With ``checkpoint_dir`` and ``checkpoint_steps`` set, the state is saved there at every checkpoint point and
+    training resumes from a save found there: parameters, optimizer state, each run's data position and curve,
+    so the resumed runs end as they would have uninterrupted (their seconds so far are carried over, too)."""
     train = trains[0]
     n_runs = max(trainer.runs, 1)
     # The same data order for every rung and every design: comparisons are paired, which lowers the
@@ -300,17 +321,32 @@ def train_runs(rung: Rung, data: Any, trains: Sequence[TrainConfig], trainer: Ru
         return np.stack(batches) if trainer.runs else batches[0]
 
     logs = [_RunLog() for _ in range(n_runs)]
-    live = list(range(n_runs))
     plan = chunk_plan(train)
+    checkpoints = None
+    if checkpoint_dir is not None and train.checkpoint_steps > 0:
+        from openevolve_genesys.training.checkpoint import RungCheckpoints  # imports orbax, which takes seconds
+
+        checkpoints = RungCheckpoints(checkpoint_dir, {"rung": dataclasses.asdict(rung),
+                                                       "trains": [t.identity() for t in trains]})
+        resumed = checkpoints.restore(trainer)
+        if resumed is not None:
+            for rng, state in zip(rngs, resumed.data_states):
+                rng.bit_generator.state = state
+            logs = [_RunLog(**saved) for saved in resumed.logs]
+            plan = [(first, n) for first, n in plan if first >= resumed.step]
+    live = [r for r in range(n_runs) if not logs[r].diverged]
     batch = sample(plan[0][1])
     for i, (first_step, n_steps) in enumerate(plan):
         start = time.perf_counter()
         compile_before = trainer.compile_seconds
         losses = trainer.run_chunk(batch, first_step)
+        steps_done = first_step + n_steps
+        saving = checkpoints is not None and _saves_at(train, steps_done)
+        # The data position to save is the generators' before the next chunk's batch is drawn.
+        data_states = [rng.bit_generator.state for rng in rngs] if saving else []
         if i + 1 < len(plan):  # overlaps with the device computing this chunk
             batch = sample(plan[i + 1][1])
         train_losses = np.atleast_1d(np.asarray(jnp.mean(losses, axis=-1)))
-        steps_done = first_step + n_steps
         at_eval_point = steps_done % train.eval_interval == 0 or steps_done == train.steps
         evaluated = [r for r in live if at_eval_point or not math.isfinite(float(train_losses[r]))]
         eval_losses, chunk_eval = None, 0.0
@@ -336,6 +372,8 @@ def train_runs(rung: Rung, data: Any, trains: Sequence[TrainConfig], trainer: Ru
         live = [r for r in live if not logs[r].diverged]
         if not live:
             break
+        if saving:
+            checkpoints.save(steps_done, trainer, data_states, [dataclasses.asdict(log) for log in logs])
 
     results = []
     for r, log in enumerate(logs):
@@ -361,9 +399,12 @@ def train_rung(
     mixer: MixerFactory = CausalSelfAttention,
     callback: Callable[[ChunkProgress], None] | None = None,
     programs: Programs | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
 ) -> RungResult:
     """Train one rung on ``data`` (a TokenData) and return its learning curve and losses. ``programs`` shares
-    compiled chunks between calls: the same rung and mixer at another rate, seed or length compiles nothing."""
+    compiled chunks between calls: the same rung and mixer at another rate, seed or length compiles nothing.
+    ``checkpoint_dir`` (this rung's own) saves the state every ``train.checkpoint_steps`` steps and resumes from
+    the save found there."""
     model = build_model(vocab_size, rung.d_model, rung.n_layers, rung.n_heads,
                         dropout=train.dropout, mixer=mixer, seed=train.seed)
     n_params, total_params = count_parameters(model)
@@ -372,7 +413,7 @@ def train_rung(
     trainer = RungTrainer(model, train, programs, shape=rung_shape(rung, vocab_size, mixer))
     del model
     return train_runs(rung, data, [train], trainer, n_params=n_params, total_params=total_params,
-                      compiles_before=compiles_before, callback=callback)[0]
+                      compiles_before=compiles_before, callback=callback, checkpoint_dir=checkpoint_dir)[0]
 
 
 def rung_shape(rung: Rung, vocab_size: int, mixer: MixerFactory) -> tuple[Any, ...]:

@@ -43,6 +43,9 @@ class TrainConfig:
     loss_chunk_tokens: int = 0  # >0: compute the tied head + cross-entropy in token chunks of this size
     compute_dtype: str = "auto"  # "auto": float32 on CPU, bfloat16 on GPU/TPU
     seed: int = 0
+    # >0: a rung saves its training state every this many steps and a rung whose worker died resumes from its
+    # last save (training/checkpoint.py); 0: no saves. A multiple of eval_interval changes no number recorded
+    checkpoint_steps: int = 0
 
     def __post_init__(self) -> None:
         check_choice(self.schedule, ("constant", "cosine"), "train.schedule")
@@ -50,6 +53,20 @@ class TrainConfig:
         for name in ("seq_len", "batch_size", "steps", "eval_interval", "eval_tokens", "chunk_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"train.{name} must be positive, got {getattr(self, name)}")
+        steps = self.checkpoint_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"train.checkpoint_steps must be a whole number >= 0 (0: no checkpoints), got {steps!r}")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields a rung's result depends on, by name: what the fitness cache hashes. How often the state is
+        saved is left out, so results trained with and without checkpoints answer for each other (and results
+        cached before the setting existed keep their keys): the trained model and its eval losses are the same,
+        only a curve's train_loss (its last chunk's mean) averages fewer steps where a save splits a chunk."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _RUN_ONLY_FIELDS}
+
+
+# TrainConfig fields that decide how a rung is run, never what it computes.
+_RUN_ONLY_FIELDS = frozenset({"checkpoint_steps"})
 
 
 @dataclass(frozen=True)
@@ -106,7 +123,8 @@ PROFILES: dict[str, LadderProfile] = {
         rungs=_ladder([(96, 4, 4), (128, 4, 4), (128, 6, 4), (192, 6, 6)]),
         # The fused chunked head (loss.py): 256-1024-token chunks were equally fast on CPU and faster than the
         # unchunked head (experiments/benchmarks/README.md, "Training speed").
-        train=TrainConfig(loss_chunk_tokens=512),
+        # A rung is 100k steps, hours on one GPU: a lost worker resumes from the last 5000-step save.
+        train=TrainConfig(loss_chunk_tokens=512, checkpoint_steps=5000),
     ),
     # The same shape of ladder scaled down so four rungs train in about a minute on 2 CPU cores.
     "smoke": LadderProfile(
@@ -125,7 +143,8 @@ PROFILES: dict[str, LadderProfile] = {
             Rung("125M", 768, 12, 12), Rung("350M", 1024, 24, 16),
         ),
         train=TrainConfig(seq_len=512, batch_size=64, steps=20_000, learning_rate=6e-4, warmup_steps=1000,
-                          schedule="cosine", eval_interval=1000, eval_tokens=1_048_576, chunk_steps=20),
+                          schedule="cosine", eval_interval=1000, eval_tokens=1_048_576, chunk_steps=20,
+                          checkpoint_steps=2000),
     ),
 }
 

@@ -149,7 +149,7 @@ def _matches(ladder: LadderProfile, recorded: Mapping[str, Mapping[str, Any]]) -
 def setup_fingerprint(settings: EvaluatorSettings) -> str:
     """Everything a loss depends on besides the design, its rate, the seed and the rung."""
     ladder = get_profile(settings.profile, settings.profile_overrides)
-    train = {k: v for k, v in dataclasses.asdict(ladder.train).items() if k not in ("seed", "learning_rate")}
+    train = {k: v for k, v in ladder.train.identity().items() if k not in ("seed", "learning_rate")}
     return config_hash({"framework": settings.framework, "profile": ladder.name, "vocab": ladder.vocab_size,
                         "rungs": [dataclasses.asdict(r) for r in ladder.rungs], "train": train,
                         "data": dict(settings.data)})[:16]

@@ -35,6 +35,11 @@ class LawEngine:
         self.trials: list[dict | None] = []
 
     def evaluate(self, source, rungs, **options):
+        if options.get("seeds"):  # the baseline's other seeds in one job, one Evaluation each
+            seeds = options.pop("seeds")
+            first = self.evaluate(source, rungs, **options, trial={"seed": seeds[0]})
+            first.seeds = [first] + [self.evaluate(source, rungs, **options, trial={"seed": s}) for s in seeds[1:]]
+            return first
         trial = options.get("trial")
         self.trials.append(trial)
         seed = (trial or {}).get("seed", self.evaluator.profile.train.seed)

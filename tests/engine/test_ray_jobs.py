@@ -29,7 +29,7 @@ def test_a_worker_adopts_the_controllers_baseline_instead_of_training_it(monkeyp
     settings = EvaluatorSettings(framework="matrix_mixer", profile="smoke")
     trained = []
 
-    def fake_run(self, source, names, changes, speeds, on_heartbeat, env, sweep=None):
+    def fake_run(self, source, names, changes, speeds, on_heartbeat, env, sweep=None, seed_source=None, seeds=None):
         trained.append((source == self.template, names, speeds))
         rungs = {n: {"n_params": 1000 * (i + 1), "final_eval_loss": 6.0 - 0.1 * i, "tokens_per_second": 5.0}
                  for i, n in enumerate(names)}

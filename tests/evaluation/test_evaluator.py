@@ -97,7 +97,6 @@ def test_sandbox_hazards_get_their_outcome_and_the_test_process_survives(evaluat
 def test_baseline_seeds_differ_are_cached_apart_and_seed_0_is_the_single_seed_run(evaluator):
     from openevolve_genesys.evaluation.cache import config_hash
     from openevolve_genesys.evaluation.evaluator import with_seed_losses
-    import dataclasses
 
     first = evaluator.evaluate(TEMPLATE, ["r0"])
     seeds = [evaluator.evaluate(TEMPLATE, ["r0"], trial={"seed": s}) for s in (1, 2)]
@@ -105,8 +104,8 @@ def test_baseline_seeds_differ_are_cached_apart_and_seed_0_is_the_single_seed_ru
     assert all(e.outcome == "ok" for e in seeds) and len(set(losses)) == 3
     again = evaluator.evaluate(TEMPLATE, ["r0"], trial={"seed": 0})  # seed 0 is the single-seed run, from the cache
     assert again.rungs["r0"]["final_eval_loss"] == losses[0] and again.metrics["cache_hit"] == "code"
-    keys = {config_hash(dataclasses.asdict(evaluator.train_config(trial={"seed": s}))) for s in (0, 1, 2)}
-    assert len(keys) == 3 and config_hash(dataclasses.asdict(evaluator.train_config())) in keys
+    keys = {config_hash(evaluator.train_config(trial={"seed": s}).identity()) for s in (0, 1, 2)}
+    assert len(keys) == 3 and config_hash(evaluator.train_config().identity()) in keys
     merged = with_seed_losses(first, seeds)
     assert merged.rungs["r0"]["seed_losses"] == losses
     assert merged.timing["train"] == pytest.approx(sum(e.timing["train"] for e in [first, *seeds]), abs=0.01)

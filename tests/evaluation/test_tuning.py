@@ -161,7 +161,7 @@ def test_a_design_rate_is_cached_apart_and_compared_with_the_baseline_at_its_own
     assert faster.metrics["learning_rate"] == 2 * RATE and faster.metrics["baseline_learning_rate"] == RATE
     fhash, fingerprint = faster.metrics["functional_hash"], evaluator.data_fingerprint()
     entries = {lr: evaluator.cache.get(CacheKey(fhash, "smoke", "r0", fingerprint,
-                                                config_hash(dataclasses.asdict(evaluator.train_config(lr)))))
+                                                config_hash(evaluator.train_config(lr).identity())))
                for lr in (RATE, 2 * RATE)}
     assert entries[RATE]["final_eval_loss"] != entries[2 * RATE]["final_eval_loss"]
     assert faster.rungs["r0"]["final_eval_loss"] == entries[2 * RATE]["final_eval_loss"]
