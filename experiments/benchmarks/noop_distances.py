@@ -35,7 +35,11 @@ from openevolve_genesys.training.profiles import get_profile
 
 class _RenameLocals(ast.NodeTransformer):
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
-        stored = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        # An argument rebound in the body (x = x + 1) keeps its name: renaming only the Name nodes would read
+        # the new name before any assignment.
+        arguments = {a.arg for n in ast.walk(node) if isinstance(n, ast.arguments)
+                     for a in [*n.posonlyargs, *n.args, *n.kwonlyargs, n.vararg, n.kwarg] if a is not None}
+        stored = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - arguments
         for n in ast.walk(node):
             if isinstance(n, ast.Name) and n.id in stored:
                 n.id = f"{n.id}_renamed"
