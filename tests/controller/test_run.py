@@ -26,7 +26,7 @@ TUNED = {"coefficient_dynamics": {"enabled": True, "grid": [1.0, 3.0], "steps_fr
 def test_an_offline_run_designs_verifies_and_keeps_the_best(tmp_path, framework):
     output = tmp_path / "run"
     tune = {"tune": TUNED[framework]} if framework in TUNED else {}
-    config = run_config(tmp_path, framework, workers=2, **tune)
+    config = run_config(tmp_path, framework, workers=2, baseline_seeds=3, **tune)
     best = openevolve_genesys.run(str(config), iterations=3, output=str(output), profile="smoke")
     log = events(output)
     assert [e["type"] for e in log].count("baseline") == 1

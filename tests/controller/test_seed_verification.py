@@ -70,7 +70,8 @@ def engines(monkeypatch):
 def test_a_run_spends_seed_verifications_at_the_top_rung_and_a_resume_folds_them_alike(tmp_path, engines):
     selector = {"explore_start": 0.0, "explore_end": 0.0, "confidence_threshold": 0.99, "halving_ratio": 2.0,
                 "seed_verification_share": 0.5}
-    config = run_config(tmp_path, "coefficient_dynamics", mutator="offline", workers=1, selector=selector)
+    config = run_config(tmp_path, "coefficient_dynamics", mutator="offline", workers=1, baseline_seeds=3,
+                        selector=selector)
     output = tmp_path / "run"
     live = GenesysRun(load_run_config(config), output, iterations=12)
     live.run()
@@ -97,7 +98,8 @@ def test_a_run_spends_seed_verifications_at_the_top_rung_and_a_resume_folds_them
 def test_with_a_zero_share_a_run_spends_no_seed_verification(tmp_path, engines):
     selector = {"explore_start": 0.0, "explore_end": 0.0, "confidence_threshold": 0.99, "halving_ratio": 2.0,
                 "seed_verification_share": 0.0}
-    config = run_config(tmp_path, "coefficient_dynamics", mutator="offline", workers=1, selector=selector)
+    config = run_config(tmp_path, "coefficient_dynamics", mutator="offline", workers=1, baseline_seeds=3,
+                        selector=selector)
     GenesysRun(load_run_config(config), tmp_path / "run", iterations=12).run()
     verifications = [e for e in events(tmp_path / "run") if e["type"] == "verify"]
     assert any(e["rung"] == "r3" for e in verifications) and not any(e["seed"] for e in verifications)
