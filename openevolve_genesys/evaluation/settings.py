@@ -37,8 +37,8 @@ class EvaluatorSettings:
     tune: TuneSettings = field(default_factory=TuneSettings)  # learning-rate sweeps (evaluation/tuning.py)
     # A design attempt's child whose probe outputs are within this relative RMS distance of its seed's (with the
     # same initial parameters) is classed no_change and never trained (evaluation/noop.py); 0 screens only
-    # exact equals. Default from experiments/benchmarks/noop_distances.py: no-op edits measured at most about
-    # 1e-6, real mutations at least about 0.1.
+    # exact equals. Default from experiments/benchmarks/noop_distances.py: no-op edits measured at most 1.2e-7,
+    # real mutations 0.07 or more but for one soft cap that is the identity at initialisation (5.4e-7).
     noop_tolerance: float = 1e-3
 
     def __post_init__(self) -> None:
