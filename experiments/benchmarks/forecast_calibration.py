@@ -46,6 +46,7 @@ from openevolve_genesys.evaluation.settings import EvaluatorSettings  # noqa: E4
 from openevolve_genesys.mutations import identify  # noqa: E402
 from openevolve_genesys.mutations.catalogue import catalogue  # noqa: E402
 from openevolve_genesys.scaling.fit import NOISE_FLOOR  # noqa: E402
+from openevolve_genesys.training.profiles import get_profile  # noqa: E402
 
 FRAMEWORKS = ("coefficient_dynamics", "test_time_regression", "matrix_mixer")
 # Two ladders are one function when every rung agrees to this many nats: a cached twin agrees exactly, a
@@ -95,11 +96,12 @@ def twin(losses: tuple[float, ...], taken: dict[tuple[float, ...], str]) -> str 
 
 
 def train_framework(framework: str, per_framework: int, seed: int, profile: str, skipped: list[dict[str, str]],
-                    taken: dict[tuple[float, ...], str]) -> list[Design]:
+                    taken: dict[tuple[float, ...], str], overrides: dict[str, Any] | None = None) -> list[Design]:
     """The baseline and ``per_framework`` valid mutations, each trained on every rung. ``taken`` maps the loss
     ladders of mutations already taken (any framework) to their names: the frameworks share alternatives
     (input maps, readouts, Mamba-2 decay), and a function counted twice would weigh twice in pooled metrics."""
-    evaluator = ScalingLawEvaluator(EvaluatorSettings(framework=framework, profile=profile))
+    evaluator = ScalingLawEvaluator(EvaluatorSettings(framework=framework, profile=profile,
+                                                      profile_overrides=overrides or {}))
     rung_names = [r.name for r in evaluator.profile.rungs]
     start = time.perf_counter()
     base = evaluator.baseline()
@@ -248,12 +250,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="picks the order of the single-unit swaps")
     parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS), choices=FRAMEWORKS)
     parser.add_argument("--profile", default="smoke", help="ladder profile (needs four or more rungs)")
+    parser.add_argument("--add-rung", nargs=3, type=int, metavar=("D_MODEL", "N_LAYERS", "N_HEADS"),
+                        help="append a rung above the profile's largest (trained with the profile's recipe), so the "
+                             "held-out rung is one the profile itself never trains")
     parser.add_argument("--out", default=str(RESULTS / "forecast_calibration.json"))
     parser.add_argument("--from-results", metavar="JSON", help="re-forecast the ladders a previous run of this "
                         "benchmark measured (its 'designs') instead of training them again")
     args = parser.parse_args()
     if args.per_framework < 1:
         parser.error("--per-framework must be at least 1")
+    overrides: dict[str, Any] = {}
+    if args.add_rung:
+        rungs = get_profile(args.profile).rungs
+        overrides["rungs"] = [dataclasses.asdict(r) for r in rungs] + [
+            dict(zip(("d_model", "n_layers", "n_heads"), args.add_rung), name=f"r{len(rungs)}")]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
     skipped: list[dict[str, str]] = []
@@ -266,7 +276,7 @@ def main() -> None:
                    for r in recorded["designs"] if r["framework"] in args.frameworks]
     else:
         designs = [d for fw in args.frameworks for d in train_framework(fw, args.per_framework, args.seed,
-                                                                        args.profile, skipped, taken)]
+                                                                        args.profile, skipped, taken, overrides)]
     rows, loss_preds, gap_preds = forecast_all(designs)
     summary = summaries(rows, loss_preds, gap_preds)
     print(table(summary))
@@ -279,7 +289,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "settings": {"profile": args.profile, "seed": args.seed, "per_framework": args.per_framework,
+        "settings": {"profile": args.profile, "added_rung": args.add_rung, "seed": args.seed, "per_framework": args.per_framework,
                      "frameworks": args.frameworks, "levels": list(LEVELS),
                      "note": "loss metrics over all designs, gap metrics over mutations only; "
                              "abs_z_q68: 68th percentile of |ln measured - ln forecast| / stated sd (1 if calibrated)"},
