@@ -8,6 +8,7 @@ e-fold above the largest. Designs: "better" (0.05 nats better everywhere), "equa
 Each run's loss is the truth times exp(shared), shared ~ N(0, 0.005^2) per rung and seed (design and baseline of
 one seed share it, so their difference cancels it), plus an independent N(0, indep^2) in nats: "quiet" 0.0015
 (pair sd 0.0021, as measured on real smoke pairs) and "loud" 0.005 x loss (0.005 on log loss, unshared).
+The baseline trains at three seeds (the default ``genesys.baseline_seeds``); designs at one, the run's seed.
 Population (the run's other designs, each at all four rungs, paired with the same baseline draw):
 "none"; "same" (8 designs of the same kind: the empirical prior is right); "mixed" (8 designs with slopes
 ~ N(0, 0.0025^2) and levels ~ N(0, 0.03^2), like a real run: the crossing design is then out of population).
@@ -47,6 +48,7 @@ POPULATIONS = ("none", "same", "mixed")
 DESIGNS = ("better", "equal", "crossing", "random")
 SHARED_SD = 0.005
 POPULATION_SIZE = 8
+BASELINE_SEEDS = 3  # genesys.baseline_seeds' default
 
 
 def true_loss(law: str, n: np.ndarray | float) -> np.ndarray:
@@ -83,7 +85,11 @@ def replicate(law: str, noise: str, population: str, rng: np.random.Generator) -
     log_target = math.log(n[-1]) + 1.0
     base_true = true_loss(law, n)
     shared = SHARED_SD * rng.standard_normal(n.size)
-    base = ladder(n, measure(base_true, shared, noise, rng), 4)
+    # The baseline trains at BASELINE_SEEDS seeds as a run does by default; seed 0 shares its draw with the
+    # designs (they train at the run's seed), the others have their own, so their spread is the single-run noise.
+    base_seeds = [measure(base_true, shared, noise, rng)] + [
+        measure(base_true, SHARED_SD * rng.standard_normal(n.size), noise, rng) for _ in range(BASELINE_SEEDS - 1)]
+    base = {f"r{i}": (float(n[i]), [float(seed[i]) for seed in base_seeds]) for i in range(n.size)}
 
     def draw(kind: str, **shape: float) -> tuple[np.ndarray, float]:
         gap = gap_curve(kind, log_n, log_r0, log_target, **shape)
@@ -153,6 +159,7 @@ def main() -> None:
         print("better above equal (utility / p_better / low / persistence): " + ", ".join(
             f"{k}: " + "/".join(f"{v:.2f}" for v in table[f"order/{k}"].values()) for k in range(1, 5)))
     payload = {"settings": {"replicates": args.replicates, "seed": args.seed, "shared_sd": SHARED_SD,
+                            "baseline_seeds": BASELINE_SEEDS,
                             "population_size": POPULATION_SIZE, "level": 0.8},
                "seconds": round(time.perf_counter() - start, 1), "results": results}
     Path(args.out).write_text(json.dumps(payload, indent=1))

@@ -168,21 +168,35 @@ def check_parameter_budget(build_mixer: Callable, profile: LadderProfile, settin
 
 
 class StepTimeGuard:
-    """Chunk callback that stops training once the design is much slower than the baseline's recorded speed."""
+    """Chunk callback that stops training once the design is much slower than the baseline's recorded speed.
+
+    On a CPU the speeds compared are tokens per second of the process's CPU time, when the baseline's record
+    has it: wall time there depends on what else shares the cores (a baseline trained on a quiet machine made
+    ordinary designs trained beside a test suite look 3.5-5x slower), CPU time hardly does. On an accelerator the
+    host thread mostly waits for the device, so its CPU time says little and wall time is compared."""
 
     def __init__(self, baseline_tokens_per_second: float | None, tokens_per_step: int, max_ratio: float,
-                 after_steps: int = 1):
+                 after_steps: int = 1, baseline_tokens_per_cpu_second: float | None = None):
         self.baseline = baseline_tokens_per_second
+        self.baseline_cpu = baseline_tokens_per_cpu_second
         self.tokens_per_step = tokens_per_step
         self.max_ratio = max_ratio
         self.after_steps = after_steps
 
+    def ratio(self, progress: ChunkProgress) -> float | None:
+        """The baseline's speed over the design's so far (None: nothing to compare yet)."""
+        if progress.step < self.after_steps:
+            return None
+        tokens = progress.step * self.tokens_per_step
+        if self.baseline_cpu and progress.cpu_seconds > 0:
+            return self.baseline_cpu * progress.cpu_seconds / tokens
+        if self.baseline and progress.seconds > 0:
+            return self.baseline * progress.seconds / tokens
+        return None
+
     def __call__(self, progress: ChunkProgress) -> None:
-        if not self.baseline or progress.step < self.after_steps or progress.seconds <= 0:
-            return
-        speed = progress.step * self.tokens_per_step / progress.seconds
-        ratio = self.baseline / speed
-        if ratio > self.max_ratio:
+        ratio = self.ratio(progress)
+        if ratio is not None and ratio > self.max_ratio:
             raise ProgramError("step_time", f"a training step takes {ratio:.1f}x the baseline's (limit "
                                             f"{self.max_ratio:g}x) at rung {progress.rung}: use a parallel form "
                                             "(matrix or chunked scan) instead of a per-token Python loop")

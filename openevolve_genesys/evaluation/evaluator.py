@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -81,7 +82,7 @@ class ScalingLawEvaluator:
         measured = trial is not None or seeds is not None  # trained and measured, not compared
         is_baseline = source == self.template and (lr == base_lr or measured or tune is not None)
         baseline = None if is_baseline else self.baseline(base_lr)
-        speeds = {n: r["tokens_per_second"] for n, r in baseline.rungs.items()} if baseline else None
+        speeds = BaselineSpeeds.of(baseline.rungs) if baseline else None
         if seeds is not None:
             return self._evaluate_seeds(source, names, lr, list(seeds), speeds, on_heartbeat, env)
         changes = {**(trial or {}), "learning_rate": lr}
@@ -147,7 +148,7 @@ class ScalingLawEvaluator:
         return self.profile.override({"train": {**(trial or {}), "learning_rate": lr}}).train
 
     def _evaluate_seeds(self, source: str, names: list[str], lr: float, seeds: list[int],
-                        speeds: dict[str, float] | None, on_heartbeat: Callable[[dict], None] | None,
+                        speeds: BaselineSpeeds | None, on_heartbeat: Callable[[dict], None] | None,
                         env: Mapping[str, str] | None) -> Evaluation:
         """``evaluate(seeds=...)``: one job for every seed the code cache cannot answer, none if it answers all."""
         cached = [self._cached_by_code(source, names, self.train_config(lr, {"seed": seed})) for seed in seeds]
@@ -188,7 +189,7 @@ class ScalingLawEvaluator:
             found[name] = {**hit, "cache_hit": "code"}
         return found
 
-    def _run(self, source: str, names: list[str], changes: Mapping[str, Any], speeds: dict[str, float] | None,
+    def _run(self, source: str, names: list[str], changes: Mapping[str, Any], speeds: BaselineSpeeds | None,
              on_heartbeat: Callable[[dict], None] | None, env: Mapping[str, str] | None,
              sweep: Mapping[str, Any] | None = None, seed_source: str | None = None,
              seeds: Sequence[int] | None = None) -> Evaluation:
@@ -207,7 +208,8 @@ class ScalingLawEvaluator:
             dict(source=source, framework=s.framework, profile=s.profile, profile_overrides=overrides,
                  data=dict(s.data), rungs=names, cache_path=str(s.resolved_cache_path()),
                  checks=dataclasses.asdict(s.checks), outside_edits=s.outside_edits,
-                 baseline_tokens_per_second=speeds, sweep=sweep, seed_source=seed_source,
+                 baseline_tokens_per_second=speeds and speeds.wall,
+                 baseline_tokens_per_cpu_second=speeds and speeds.cpu, sweep=sweep, seed_source=seed_source,
                  noop_tolerance=s.noop_tolerance, seeds=list(seeds) if seeds else None),
             s.sandbox, on_heartbeat=on_heartbeat, env={**(env or {}), "GENESYS_CACHE_DIR": str(cache_root())},
             writable_paths=self._writable_paths(),
@@ -317,6 +319,22 @@ def _ladder(rungs: dict[str, dict]) -> dict[str, tuple[float, list[float]]]:
     """rung -> (N, losses by seed): a baseline's every seed (``with_seed_losses``), else the one trained."""
     return {name: (float(r["n_params"]), [float(v) for v in r.get("seed_losses") or [r["final_eval_loss"]]])
             for name, r in rungs.items()}
+
+
+@dataclass(frozen=True)
+class BaselineSpeeds:
+    """The baseline's training speed by rung, what the step-time check compares a design with: tokens per
+    second of wall time and, where the record has it, of the training process's CPU time."""
+
+    wall: dict[str, float]
+    cpu: dict[str, float]
+
+    @classmethod
+    def of(cls, rungs: Mapping[str, Mapping[str, Any]]) -> "BaselineSpeeds":
+        # tokens_per_second x train_seconds is the tokens trained; over the CPU seconds, the CPU-time speed
+        cpu = {name: r["tokens_per_second"] * r["train_seconds"] / r["cpu_seconds"]
+               for name, r in rungs.items() if r.get("cpu_seconds", 0) > 0}
+        return cls({name: r["tokens_per_second"] for name, r in rungs.items()}, cpu)
 
 
 def _rate(value: float | None, default: float, name: str) -> float:

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import jax
+
 from openevolve_genesys.data import DataConfig, load_data
 from openevolve_genesys.evaluation.cache import CacheKey, FitnessCache, config_hash
 from openevolve_genesys.evaluation.checks import (
@@ -42,6 +44,7 @@ def evaluate_program(
     checks: Mapping[str, Any],
     outside_edits: str = "revert",
     baseline_tokens_per_second: Mapping[str, float] | None = None,
+    baseline_tokens_per_cpu_second: Mapping[str, float] | None = None,
     sweep: Mapping[str, Any] | None = None,
     seed_source: str | None = None,
     noop_tolerance: float = 0.0,
@@ -110,8 +113,11 @@ def evaluate_program(
         """The result dicts of ``fit(on_chunk)`` (rung ``name`` at ``train``, one run or several batched), each
         checked to have learnt; a failure inside evolved code is the design's fault (and its checkpoint goes:
         trained again, it would fail the same way)."""
+        on_cpu = jax.default_backend() == "cpu"  # see StepTimeGuard: CPU time is compared on a CPU only
         guard = StepTimeGuard((baseline_tokens_per_second or {}).get(name), train.batch_size * train.seq_len,
-                              settings.max_step_time_ratio, after_steps=2 * train.chunk_steps)
+                              settings.max_step_time_ratio, after_steps=2 * train.chunk_steps,
+                              baseline_tokens_per_cpu_second=(baseline_tokens_per_cpu_second or {}).get(name)
+                              if on_cpu else None)
 
         def on_chunk(progress: ChunkProgress) -> None:
             guard(progress)

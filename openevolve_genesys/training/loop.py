@@ -39,6 +39,7 @@ class ChunkProgress:
     train_loss: float
     eval_loss: float | None
     seconds: float
+    cpu_seconds: float = 0.0  # this process's CPU seconds over the same chunks (all threads)
 
 
 @dataclass
@@ -57,6 +58,9 @@ class RungResult:
     compile_seconds: float = 0.0
     train_seconds: float = 0.0  # the chunks' and evaluations' wall time, compiles excluded
     eval_seconds: float = 0.0  # of train_seconds, the evaluations'
+    # The process's CPU seconds (all threads) over the same chunks and evaluations, compiles excluded: unlike wall
+    # time it hardly changes when other processes share the cores, so the step-time check compares it on a CPU.
+    cpu_seconds: float = 0.0
     compiles: int = 0  # programs this rung compiled (0 when a trainer of its shape compiled them before)
     diverged: bool = False
 
@@ -138,16 +142,18 @@ class Programs:
         self._compiled: dict[tuple[Any, ...], Any] = {}
         self.compiles = 0
         self.seconds = 0.0
+        self.cpu_seconds = 0.0  # the process's CPU seconds spent compiling
 
     def get(self, key: tuple[Any, ...], lower: Callable[[], Any]) -> tuple[Any, float]:
         """The program under ``key``, compiled from ``lower()`` on first use; also the seconds that took."""
         if key in self._compiled:
             return self._compiled[key], 0.0
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         self._compiled[key] = lower().compile()
         seconds = time.perf_counter() - start
         self.compiles += 1
         self.seconds += seconds
+        self.cpu_seconds += time.process_time() - cpu_start
         return self._compiled[key], seconds
 
 
@@ -290,6 +296,7 @@ class _RunLog:
     steps: int = 0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    cpu_seconds: float = 0.0
     diverged: bool = False
 
 
@@ -337,8 +344,8 @@ def train_runs(rung: Rung, data: Any, trains: Sequence[TrainConfig], trainer: Ru
     live = [r for r in range(n_runs) if not logs[r].diverged]
     batch = sample(plan[0][1])
     for i, (first_step, n_steps) in enumerate(plan):
-        start = time.perf_counter()
-        compile_before = trainer.compile_seconds
+        start, cpu_start = time.perf_counter(), time.process_time()
+        compile_before, compile_cpu_before = trainer.compile_seconds, trainer.programs.cpu_seconds
         losses = trainer.run_chunk(batch, first_step)
         steps_done = first_step + n_steps
         saving = checkpoints is not None and _saves_at(train, steps_done)
@@ -355,10 +362,12 @@ def train_runs(rung: Rung, data: Any, trains: Sequence[TrainConfig], trainer: Ru
             eval_losses = np.atleast_1d(trainer.eval_losses(eval_batches))
             chunk_eval = time.perf_counter() - eval_start - (trainer.compile_seconds - eval_compile)
         chunk_seconds = time.perf_counter() - start - (trainer.compile_seconds - compile_before)
+        chunk_cpu = time.process_time() - cpu_start - (trainer.programs.cpu_seconds - compile_cpu_before)
         for r in live:
             log, train_loss = logs[r], float(train_losses[r])
             log.steps = steps_done
             log.train_seconds += chunk_seconds / n_runs
+            log.cpu_seconds += chunk_cpu / n_runs
             eval_loss = None
             if r in evaluated:
                 eval_loss = float(eval_losses[r])
@@ -367,7 +376,7 @@ def train_runs(rung: Rung, data: Any, trains: Sequence[TrainConfig], trainer: Ru
                 log.curve.append({"step": steps_done, "train_loss": train_loss, "eval_loss": eval_loss})
             if callback is not None:
                 callback(ChunkProgress(rung.name, steps_done, train.steps, train_loss, eval_loss,
-                                       log.train_seconds))
+                                       log.train_seconds, log.cpu_seconds))
             log.diverged = not math.isfinite(train_loss)
         live = [r for r in live if not logs[r].diverged]
         if not live:
@@ -384,7 +393,7 @@ def train_runs(rung: Rung, data: Any, trains: Sequence[TrainConfig], trainer: Ru
             final_eval_loss=log.curve[-1]["eval_loss"], best_eval_loss=log.best, curve=log.curve,
             tokens_per_second=tokens / log.train_seconds if log.train_seconds > 0 else 0.0,
             compile_seconds=trainer.compile_seconds / n_runs, train_seconds=log.train_seconds,
-            eval_seconds=log.eval_seconds,
+            eval_seconds=log.eval_seconds, cpu_seconds=log.cpu_seconds,
             compiles=trainer.programs.compiles - compiles_before if r == 0 else 0, diverged=log.diverged,
         ))
     return results

@@ -6,6 +6,7 @@ from broken_programs import BROKEN, TEMPLATE
 from openevolve_genesys.evaluation.checks import (
     CheckSettings, StepTimeGuard, check_learning, check_mixer, check_parameter_budget,
 )
+from openevolve_genesys.evaluation.evaluator import BaselineSpeeds
 from openevolve_genesys.evaluation.program import ProgramError, load_program
 from openevolve_genesys.training.loop import ChunkProgress, RungResult
 from openevolve_genesys.training.profiles import get_profile
@@ -53,6 +54,28 @@ def test_step_time_guard_stops_a_design_much_slower_than_the_baseline():
     with pytest.raises(ProgramError) as err:
         guard(ChunkProgress("r0", 20, 100, 5.0, None, seconds=1.0))  # 2,000 tok/s: 5x slower
     assert err.value.kind == "step_time" and "5.0x" in err.value.message
+
+
+def test_step_time_guard_compares_cpu_time_when_the_baseline_has_it():
+    """On a shared CPU wall time stretches with the load but CPU time does not: a design as fast as the
+    baseline in CPU time passes however long its wall time, and a slow one fails however quiet the machine."""
+    guard = StepTimeGuard(baseline_tokens_per_second=10_000, tokens_per_step=100, max_ratio=3.0, after_steps=10,
+                          baseline_tokens_per_cpu_second=5_000)
+    guard(ChunkProgress("r0", 20, 100, 5.0, None, seconds=5.0, cpu_seconds=0.4))  # wall 25x, CPU 1x: passes
+    with pytest.raises(ProgramError) as err:
+        guard(ChunkProgress("r0", 20, 100, 5.0, None, seconds=0.2, cpu_seconds=2.0))  # CPU 5x slower
+    assert err.value.kind == "step_time" and "5.0x" in err.value.message
+    # a record without CPU time (a cached baseline from before it was measured) falls back to wall time
+    old = StepTimeGuard(baseline_tokens_per_second=10_000, tokens_per_step=100, max_ratio=3.0, after_steps=10)
+    with pytest.raises(ProgramError):
+        old(ChunkProgress("r0", 20, 100, 5.0, None, seconds=5.0, cpu_seconds=0.4))
+
+
+def test_baseline_speeds_read_cpu_time_from_records_that_have_it():
+    speeds = BaselineSpeeds.of({"r0": {"tokens_per_second": 1000.0, "train_seconds": 4.0, "cpu_seconds": 8.0},
+                                "r1": {"tokens_per_second": 500.0, "train_seconds": 2.0}})
+    assert speeds.wall == {"r0": 1000.0, "r1": 500.0}
+    assert speeds.cpu == {"r0": 500.0}  # 4,000 tokens over 8 CPU seconds; r1 has no CPU time recorded
 
 
 def test_parameter_tolerance_is_configurable():

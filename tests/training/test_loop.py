@@ -53,6 +53,8 @@ def test_training_learns_records_a_curve_and_is_deterministic():
     assert [p.step for p in progress] == [16, 32, 48, 50, 66, 82, 98, 100]
     assert a.n_params > 0 and a.total_params == a.n_params + 32 * 16
     assert a.tokens_per_second > 0 and a.compile_seconds > 0 and not a.diverged
+    # CPU seconds of the chunks, compiles excluded (the step-time check's measure on a CPU), reported with every chunk
+    assert a.cpu_seconds > 0 and progress[-1].cpu_seconds == pytest.approx(a.cpu_seconds)
 
 
 def test_divergence_stops_training_and_is_reported():
