@@ -33,7 +33,7 @@ class CheckSettings:
     batch: int = 2
     causal_atol: float = 1e-5
     param_tolerance: float = 0.1  # |N_design / N_baseline - 1| allowed at every rung
-    max_step_time_ratio: float = 3.0  # design step time / baseline step time
+    max_step_time_ratio: float = 3.0  # design step time / baseline step time (CPU time on a CPU, wall time on an accelerator)
     min_loss_drop: float = 0.1  # nats below chance (ln vocab) the final eval loss must reach
 
 
