@@ -30,7 +30,7 @@ from openevolve_genesys.evaluation.results import Evaluation, TuneResult
 from openevolve_genesys.evaluation.tuning import TuneSettings, tune_rung
 from openevolve_genesys.scaling.fit import fit_summary
 from openevolve_genesys.scaling.value import value_design
-from openevolve_genesys.training.profiles import LadderProfile, TrainConfig, get_profile
+from openevolve_genesys.training.profiles import LadderProfile, TrainConfig, get_profile, rung_train
 from openevolve_genesys.training.runtime import cache_root
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,8 @@ class ScalingLawEvaluator:
         self._baselines.setdefault(float(evaluation.metrics["learning_rate"]), evaluation)
 
     def train_config(self, learning_rate: float | None = None, trial: Mapping[str, Any] | None = None) -> TrainConfig:
-        """The TrainConfig an evaluation with these options trains with (its hash is in the cache key)."""
+        """The TrainConfig an evaluation with these options trains with, before each rung's steps are resolved
+        (``profiles.rung_train``; the resolved config's hash is in the cache key)."""
         lr = _rate(learning_rate, self.profile.train.learning_rate, "learning_rate")
         return self.profile.override({"train": {**(trial or {}), "learning_rate": lr}}).train
 
@@ -167,8 +168,7 @@ class ScalingLawEvaluator:
     def data_fingerprint(self) -> str:
         if self._data_fingerprint is None:
             data = load_data(DataConfig.from_dict(self.settings.data), self.profile.vocab_size)
-            train = self.profile.train
-            warn_if_repeated(data, train.steps * train.batch_size * train.seq_len)
+            warn_if_repeated(data, self.profile.max_train_tokens())
             self._data_fingerprint = data.fingerprint
         return self._data_fingerprint
 
@@ -179,9 +179,10 @@ class ScalingLawEvaluator:
             return None
         if fhash is None:
             return None
-        train_hash = config_hash(train.identity())
         found = {}
         for name in names:
+            # Keyed by the rung's resolved config, as the job stores it (job.py).
+            train_hash = config_hash(rung_train(train, self.profile.rung(name)).identity())
             hit = self.cache.get(CacheKey(fhash, self.profile.name, name, self.data_fingerprint(), train_hash))
             if hit is None:
                 return None
@@ -264,7 +265,7 @@ class ScalingLawEvaluator:
         # no population, which only a run has (its database values each design against the others).
         target = self.settings.target_n if self.settings.target_n > 0 else None
         value = value_design(_ladder(rungs), _ladder(baseline_rungs), target_n=target,
-                             **dataclasses.asdict(self.settings.valuation))
+                             policy=self.profile.data_policy(), **dataclasses.asdict(self.settings.valuation))
         metrics.update(target_n=value.n_target, forecast_gap=value.utility, gap_low=value.low, gap_high=value.high,
                        p_better=value.p_better, confidence=value.confidence, extrapolation=value.extrapolation,
                        pair_noise_sd=value.noise_sd, forecast=value.loss, forecast_low=value.loss_low,
