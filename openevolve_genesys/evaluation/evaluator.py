@@ -265,7 +265,7 @@ class ScalingLawEvaluator:
         # no population, which only a run has (its database values each design against the others).
         target = self.settings.target_n if self.settings.target_n > 0 else None
         value = value_design(_ladder(rungs), _ladder(baseline_rungs), target_n=target,
-                             policy=self.profile.data_policy(), **dataclasses.asdict(self.settings.valuation))
+                             **dataclasses.asdict(self.settings.valuation))
         metrics.update(target_n=value.n_target, forecast_gap=value.utility, gap_low=value.low, gap_high=value.high,
                        p_better=value.p_better, confidence=value.confidence, extrapolation=value.extrapolation,
                        pair_noise_sd=value.noise_sd, forecast=value.loss, forecast_low=value.loss_low,

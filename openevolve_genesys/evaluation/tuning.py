@@ -38,7 +38,7 @@ class TuneSettings:
 
     enabled: bool = False
     grid: tuple[float, ...] = (0.5, 1.0, 2.0)  # multipliers of the profile's learning rate
-    steps_fraction: float = 0.3  # of the profile's steps
+    steps_fraction: float = 0.3  # of the tune rung's steps (the profile's steps, at fixed steps)
     eval_tokens_fraction: float = 0.25  # of the profile's evaluation slice
     rung: str = ""  # "": the smallest rung
     # Successive halving: every rate at a fraction of the trial length, the better half at twice that, and
