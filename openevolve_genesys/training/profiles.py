@@ -62,6 +62,8 @@ class TrainConfig:
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not (math.isfinite(ratio) and ratio >= 0):
             raise ValueError(f"train.tokens_per_param must be a finite number >= 0 (0: every rung trains `steps`; "
                              f"e.g. 20 as in Chinchilla), got {ratio!r}")
+        # 20 from a YAML and 20.0 from code must hash alike in the fitness cache key.
+        object.__setattr__(self, "tokens_per_param", float(ratio))
         steps = self.checkpoint_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"train.checkpoint_steps must be a whole number >= 0 (0: no checkpoints), got {steps!r}")
@@ -132,7 +134,7 @@ class LadderProfile:
         train = self.train
         if train.tokens_per_param:
             return DataPolicy(tokens_per_param=float(train.tokens_per_param))
-        return DataPolicy(steps=train.steps, tokens_per_step=train.batch_size * train.seq_len)
+        return DataPolicy(steps=int(train.steps), tokens_per_step=int(train.batch_size * train.seq_len))
 
     def max_train_tokens(self) -> int:
         """The training tokens of the longest rung (what the corpus must hold for no batch to repeat)."""

@@ -107,3 +107,9 @@ def test_a_bad_tokens_per_param_is_refused_in_one_line_naming_the_key(value):
     assert "train.tokens_per_param" in message and ">= 0" in message and "\n" not in message
     with pytest.raises(ValueError, match="tokens_per_param"):
         TrainConfig(tokens_per_param=value)
+
+
+def test_a_whole_ratio_and_its_float_share_one_cache_key():
+    as_int = get_profile("smoke", {"train": {"tokens_per_param": 20}}).rung_train("r0")
+    as_float = get_profile("smoke", {"train": {"tokens_per_param": 20.0}}).rung_train("r0")
+    assert config_hash(as_int.identity()) == config_hash(as_float.identity())
