@@ -80,7 +80,7 @@ MEANINGS = {
     "Rung.n_heads": "attention heads of the baseline's layers",
     "TrainConfig.seq_len": "tokens per sequence",
     "TrainConfig.batch_size": "sequences per step",
-    "TrainConfig.steps": "optimizer steps per rung",
+    "TrainConfig.steps": "optimizer steps per rung at fixed steps (tokens_per_param 0); ignored otherwise",
     "TrainConfig.learning_rate": "peak learning rate (tune mode multiplies it by the grid)",
     "TrainConfig.warmup_steps": "linear warm-up steps",
     "TrainConfig.weight_decay": "AdamW weight decay (PyTorch's AdamW defaults, as the PyTorch prototype used)",
@@ -186,13 +186,20 @@ def _profiles_part() -> list[str]:
     defaults = TrainConfig()
     lines = ["### Ladder profiles", "",
              "`genesys.profile` names one; `genesys.profile_overrides` changes it. Training differs from the "
-             "`train` defaults above as listed.", "",
-             "| profile | vocab_size | rungs: name (d_model, n_layers, n_heads) | train |", "|---|---|---|---|"]
+             "`train` defaults above as listed. Steps by rung are what each rung trains: `steps` at fixed steps, "
+             "ceil(tokens_per_param x N / (batch_size x seq_len)) at tokens per parameter (N the baseline's "
+             "non-embedding parameters at the rung; warmup capped at a tenth of the rung's steps).", "",
+             "| profile | vocab_size | rungs: name (d_model, n_layers, n_heads) | train | steps by rung |",
+             "|---|---|---|---|---|"]
     for name, profile in PROFILES.items():
         rungs = ", ".join(f"`{r.name}` ({r.d_model}, {r.n_layers}, {r.n_heads})" for r in profile.rungs)
         changed = ", ".join(f"{f.name}={getattr(profile.train, f.name)}" for f in dataclasses.fields(TrainConfig)
                             if getattr(profile.train, f.name) != getattr(defaults, f.name))
-        lines.append(f"| `{name}` | {profile.vocab_size} | {rungs} | {changed or 'the defaults'} |")
+        by_rung = [profile.rung_train(r.name) for r in profile.rungs]
+        steps = ", ".join(f"`{r.name}` {t.steps:,}" + (f" (warmup {t.warmup_steps:,})"
+                                                        if t.warmup_steps != profile.train.warmup_steps else "")
+                          for r, t in zip(profile.rungs, by_rung))
+        lines.append(f"| `{name}` | {profile.vocab_size} | {rungs} | {changed or 'the defaults'} | {steps} |")
     return lines + [""]
 
 

@@ -31,7 +31,7 @@ from openevolve_genesys.evaluation.results import Evaluation, TuneResult
 from openevolve_genesys.evaluation.tuning import TuneSettings, tune_rung
 from openevolve_genesys.scaling.fit import fit_summary
 from openevolve_genesys.scaling.value import value_design
-from openevolve_genesys.training.profiles import LadderProfile, TrainConfig, get_profile
+from openevolve_genesys.training.profiles import LadderProfile, TrainConfig, get_profile, rung_train
 from openevolve_genesys.training.runtime import cache_root
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,8 @@ class ScalingLawEvaluator:
         self._baselines.setdefault(float(evaluation.metrics["learning_rate"]), evaluation)
 
     def train_config(self, learning_rate: float | None = None, trial: Mapping[str, Any] | None = None) -> TrainConfig:
-        """The TrainConfig an evaluation with these options trains with (its hash is in the cache key)."""
+        """The TrainConfig an evaluation with these options trains with, before each rung's steps are resolved
+        (``profiles.rung_train``; the resolved config's hash is in the cache key)."""
         lr = _rate(learning_rate, self.profile.train.learning_rate, "learning_rate")
         return self.profile.override({"train": {**(trial or {}), "learning_rate": lr}}).train
 
@@ -168,8 +169,7 @@ class ScalingLawEvaluator:
     def data_fingerprint(self) -> str:
         if self._data_fingerprint is None:
             data = load_data(DataConfig.from_dict(self.settings.data), self.profile.vocab_size)
-            train = self.profile.train
-            warn_if_repeated(data, train.steps * train.batch_size * train.seq_len)
+            warn_if_repeated(data, self.profile.max_train_tokens())
             self._data_fingerprint = data.fingerprint
         return self._data_fingerprint
 
@@ -180,9 +180,10 @@ class ScalingLawEvaluator:
             return None
         if fhash is None:
             return None
-        train_hash = config_hash(train.identity())
         found = {}
         for name in names:
+            # Keyed by the rung's resolved config, as the job stores it (job.py).
+            train_hash = config_hash(rung_train(train, self.profile.rung(name)).identity())
             hit = self.cache.get(CacheKey(fhash, self.profile.name, name, self.data_fingerprint(), train_hash))
             if hit is None:
                 return None

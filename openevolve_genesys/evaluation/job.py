@@ -31,6 +31,7 @@ from openevolve_genesys.training.batched import train_rung_batched
 from openevolve_genesys.training.checkpoint import discard
 from openevolve_genesys.training.loop import ChunkProgress, Programs, RungResult, train_rung
 from openevolve_genesys.training.profiles import TrainConfig, get_profile
+from openevolve_genesys.training.profiles import rung_train as resolve_rung
 from openevolve_genesys.training.runtime import cache_root, enable_compilation_cache
 
 def evaluate_program(
@@ -148,7 +149,9 @@ def evaluate_program(
                     ) -> list[tuple[dict[str, Any], str | None]]:
         """Rung ``name`` at each of ``trains`` (configs that differ in the seed only, or one config): each
         one's result dict and whether the fitness cache answered it. Those the cache does not answer train
-        together as one batched program (training/batched.py); each is cached under its own config."""
+        together as one batched program (training/batched.py); each is cached under its own config, with the
+        rung's own steps resolved (profiles.rung_train) before the key, the checkpoint and the training see it."""
+        trains = [resolve_rung(t, ladder.rung(name)) for t in trains]
         keys = [key_of(name, t) for t in trains]
         found: list[tuple[dict[str, Any], str | None] | None] = [
             None if (hit := cache.get(key)) is None else (hit, "functional") for key in keys]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from openevolve_genesys.evaluation.results import Evaluation, TuneResult, TuneTrial
 from openevolve_genesys.strict import build
+from openevolve_genesys.training.profiles import rung_train
 
 if TYPE_CHECKING:
     from openevolve_genesys.training.profiles import LadderProfile
@@ -37,7 +38,7 @@ class TuneSettings:
 
     enabled: bool = False
     grid: tuple[float, ...] = (0.5, 1.0, 2.0)  # multipliers of the profile's learning rate
-    steps_fraction: float = 0.3  # of the profile's steps
+    steps_fraction: float = 0.3  # of the tune rung's steps (the profile's steps, at fixed steps)
     eval_tokens_fraction: float = 0.25  # of the profile's evaluation slice
     rung: str = ""  # "": the smallest rung
     # Successive halving: every rate at a fraction of the trial length, the better half at twice that, and
@@ -139,11 +140,14 @@ def tune_rung(profile: "LadderProfile", settings: TuneSettings) -> str:
 
 def trial_train(profile: "LadderProfile", settings: TuneSettings, fraction: float = 1.0) -> dict[str, Any]:
     """The TrainConfig changes of the cheap target: fewer steps (warmup scaled alike), one evaluation at
-    the end, a smaller evaluation slice. ``fraction`` shortens a successive-halving round further."""
-    train = profile.train
+    the end, a smaller evaluation slice. ``fraction`` shortens a successive-halving round further. The steps are
+    a fraction of the tune rung's own (``profiles.rung_train``); at tokens per parameter the trial then trains
+    that fixed count (``tokens_per_param: 0``), which resolving the rung again must not replace."""
+    train = rung_train(profile.train, profile.rung(tune_rung(profile, settings)))
     steps = max(1, round(train.steps * settings.steps_fraction * fraction))
-    return {"steps": steps, "warmup_steps": min(steps - 1, round(train.warmup_steps * steps / train.steps)),
-            "eval_interval": steps, "eval_tokens": max(1, round(train.eval_tokens * settings.eval_tokens_fraction))}
+    changes = {"steps": steps, "warmup_steps": min(steps - 1, round(train.warmup_steps * steps / train.steps)),
+               "eval_interval": steps, "eval_tokens": max(1, round(train.eval_tokens * settings.eval_tokens_fraction))}
+    return {**changes, "tokens_per_param": 0.0} if train.tokens_per_param else changes
 
 
 TrialRunner = Callable[[float, Mapping[str, Any]], TuneTrial]  # (rate, TrainConfig changes) -> its trial

@@ -12,10 +12,13 @@ from openevolve_genesys.scaling.fit import (
     fit_summary,
     forecast_loss,
 )
+from openevolve_genesys.scaling.policy import FIXED_STEPS, DataPolicy
 from openevolve_genesys.scaling.settings import ValueSettings
 from openevolve_genesys.scaling.value import Valuation, value_design
 
 __all__ = [
+    "FIXED_STEPS",
+    "DataPolicy",
     "HUBER_DELTA",
     "NOISE_FLOOR",
     "PRIOR_ALPHA_REL_SD",

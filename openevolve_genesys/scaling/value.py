@@ -27,6 +27,7 @@ from scipy.special import ndtr
 from openevolve_genesys.scaling.baseline_law import fit_baseline_law
 from openevolve_genesys.scaling.ladder import Ladder, Pairs, pair, parse_ladder, residual_ss
 from openevolve_genesys.scaling.noise import NoiseEstimate, pooled_noise, seed_noise
+from openevolve_genesys.scaling.policy import FIXED_STEPS, DataPolicy
 from openevolve_genesys.scaling.prior import SlopePrior, slope_prior
 from openevolve_genesys.scaling.settings import ValueSettings
 
@@ -60,13 +61,12 @@ class Valuation:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
-def _forecast_words(settings: ValueSettings, n_target: float, extrapolation: float) -> str:
-    # Every rung of a ladder trains the same number of steps, so tokens per parameter fall with N: what is
-    # forecast is the gap of a larger model trained on the same data, not a compute-optimal one.
+def _forecast_words(settings: ValueSettings, n_target: float, extrapolation: float, policy: DataPolicy) -> str:
+    # The data policy decides what model the target is: at fixed steps a larger model trained on the same data,
+    # at tokens per parameter one trained on proportionally more. The sentence says which.
     what = "the true gap" if settings.interval == "gap" else "one measured design-minus-baseline pair"
     return (f"loss gap to the baseline at N={n_target:.3g} ({what}), {extrapolation:.2f} e-folds of N beyond the "
-            "design's largest verified rung, at the ladder's fixed number of training steps (a law at fixed data, "
-            "not compute-optimal scaling)")
+            f"design's largest verified rung, {policy.words()}")
 
 
 _LEVEL_PRIOR_SD = 1.0  # nats: a proper but uninformative prior on the gap at the top rung
@@ -195,13 +195,17 @@ def _reference_variance(log_n: float, log_target: float, grid: _Grid, prior: Slo
 
 
 def value_design(design: Ladder, baseline: Ladder, *, level: float = 0.8, population: Sequence[Ladder] | None = None,
-                 target_n: float | None = None, **settings: Any) -> Valuation:
+                 target_n: float | None = None, policy: DataPolicy = FIXED_STEPS, **settings: Any) -> Valuation:
     """Value ``design`` against ``baseline`` (each: rung -> (n_params, [loss of seed 0, seed 1, ...])).
 
     ``population``: the run's other designs in the same form; their slopes set the slope prior and their residuals
     the noise. ``target_n``: the size forecast (default ``target_efolds`` e-folds above the baseline's largest
-    rung). ``settings``: ``ValueSettings`` fields. Pure: reads no file, uses no accelerator."""
+    rung). ``policy``: how much data the ladder's rungs trained on, which the forecast's ``forecasts`` sentence
+    names (the numbers do not depend on it). ``settings``: ``ValueSettings`` fields. Pure: reads no file, uses no
+    accelerator."""
     s = ValueSettings.from_kwargs(settings)
+    if not isinstance(policy, DataPolicy):
+        raise TypeError(f"policy must be a scaling.DataPolicy (e.g. LadderProfile.data_policy()), got {policy!r}")
     if not (0 < level < 1):
         raise ValueError(f"level must be in (0, 1), e.g. 0.8 for an 80% interval; got {level}")
     base = parse_ladder(baseline, "baseline")
@@ -248,4 +252,5 @@ def value_design(design: Ladder, baseline: Ladder, *, level: float = 0.8, popula
         n_target=n_target, extrapolation=x_target, measured_gap=float(pairs.gap[top].mean()), noise_sd=noise_sd,
         noise_dof=noise_prior.dof + residual_ss(pairs)[1], slope=slope, slope_prior_mean=prior.mean,
         slope_prior_sd=prior.sd,
-        n_pairs=int(pairs.gap.size), rungs=pairs.rungs, forecasts=_forecast_words(s, n_target, x_target), **law_fields)
+        n_pairs=int(pairs.gap.size), rungs=pairs.rungs, forecasts=_forecast_words(s, n_target, x_target, policy),
+        **law_fields)

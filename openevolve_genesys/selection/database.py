@@ -15,6 +15,7 @@ from pathlib import Path
 from openevolve.config import DatabaseConfig
 from openevolve.database import Program, ProgramDatabase
 
+from openevolve_genesys.scaling.policy import FIXED_STEPS, DataPolicy
 from openevolve_genesys.scaling.settings import ValueSettings
 from openevolve_genesys.selection.records import DesignRecord
 from openevolve_genesys.selection.valuation import Valuer, baseline_seed_noise
@@ -24,11 +25,13 @@ RECORDS_FILE = "genesys_records.json"
 
 class GenesysDatabase(ProgramDatabase):
     def __init__(self, config: DatabaseConfig, *, baseline_id: str = "baseline", target_n: float = 0.0,
-                 valuation: ValueSettings = ValueSettings(), confidence_threshold: float = 0.5):
+                 valuation: ValueSettings = ValueSettings(), confidence_threshold: float = 0.5,
+                 policy: DataPolicy = FIXED_STEPS):
         # Set before ProgramDatabase.__init__, which loads config.db_path (and so our records) if it exists.
         self.baseline_id = baseline_id
         self.records: dict[str, DesignRecord] = {}
-        self._valuation = {"target_n": target_n, "settings": valuation}
+        # The ladder's data policy (LadderProfile.data_policy): every valuation's forecast names it.
+        self._valuation = {"target_n": target_n, "settings": valuation, "policy": policy}
         self._valuer: Valuer | None = None
         self.confidence_threshold = confidence_threshold
         super().__init__(config)

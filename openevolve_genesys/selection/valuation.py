@@ -14,6 +14,7 @@ from typing import Iterable
 
 from openevolve_genesys.scaling.ladder import parse_ladder
 from openevolve_genesys.scaling.noise import SeedNoise, seed_noise
+from openevolve_genesys.scaling.policy import FIXED_STEPS, DataPolicy
 from openevolve_genesys.scaling.settings import ValueSettings
 from openevolve_genesys.scaling.value import value_design
 from openevolve_genesys.selection.records import DesignRecord
@@ -35,13 +36,14 @@ class Valuer:
     baseline: DesignRecord
     target_n: float = 0.0  # 0: the valuation's default (one e-fold above the largest rung)
     settings: ValueSettings = field(default_factory=ValueSettings)
+    policy: DataPolicy = FIXED_STEPS  # the ladder's data policy (LadderProfile.data_policy), named in every forecast
 
     @classmethod
     def for_baseline(cls, baseline: DesignRecord, *, target_n: float = 0.0,
-                     settings: ValueSettings = ValueSettings()) -> "Valuer":
+                     settings: ValueSettings = ValueSettings(), policy: DataPolicy = FIXED_STEPS) -> "Valuer":
         if not baseline.rungs:
             raise ValueError("the baseline has no verified rung: evaluate it before valuing designs")
-        return cls(baseline, target_n, settings)
+        return cls(baseline, target_n, settings, policy)
 
     def value(self, record: DesignRecord, population: Iterable[DesignRecord] = ()) -> None:
         """Set ``utility``, ``confidence`` and ``forecast`` on the record (in place); ``population``: the run's
@@ -54,6 +56,6 @@ class Valuer:
                   if p.id not in (record.id, self.baseline.id) and p.valid and len(p.rungs) >= 2]
         design = dataclasses.replace(record, rungs=shared)
         v = value_design(ladder(design), ladder(self.baseline), population=others,
-                         target_n=self.target_n if self.target_n > 0 else None,
+                         target_n=self.target_n if self.target_n > 0 else None, policy=self.policy,
                          **dataclasses.asdict(self.settings))
         record.utility, record.confidence, record.forecast = v.utility, v.confidence, v.as_dict()

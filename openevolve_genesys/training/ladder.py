@@ -11,7 +11,7 @@ from openevolve_genesys.data import warn_if_repeated
 from openevolve_genesys.scaling.fit import fit_summary
 from openevolve_genesys.training.loop import ChunkProgress, RungResult, train_rung
 from openevolve_genesys.training.model import CausalSelfAttention, MixerFactory
-from openevolve_genesys.training.profiles import LadderProfile
+from openevolve_genesys.training.profiles import LadderProfile, rung_train
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,10 @@ def train_ladder(
     """Train ``mixer`` at each selected rung (all by default) of ``profile`` on ``data`` (a TokenData)."""
     selected = [profile.rung(name) for name in rungs] if rungs is not None else list(profile.rungs)
     result = LadderResult(profile.name, data.fingerprint, data.description)
-    train = profile.train
-    warn_if_repeated(data, train.steps * train.batch_size * train.seq_len)
+    warn_if_repeated(data, profile.max_train_tokens())
     for rung in selected:
-        rung_result = train_rung(rung, data, profile.train, vocab_size=profile.vocab_size, mixer=mixer,
-                                 callback=callback)
+        rung_result = train_rung(rung, data, rung_train(profile.train, rung), vocab_size=profile.vocab_size,
+                                 mixer=mixer, callback=callback)
         log.info("rung %s: N=%d eval loss %.4f (%.0f tok/s, compile %.1fs)", rung.name, rung_result.n_params,
                  rung_result.final_eval_loss, rung_result.tokens_per_second, rung_result.compile_seconds)
         result.rungs.append(rung_result)

@@ -124,9 +124,10 @@ def make_optimizer(train: TrainConfig) -> optax.GradientTransformation:
     )
 
 
-# The TrainConfig fields a compiled chunk does not depend on: they are run-time arguments or host-side.
+# The TrainConfig fields a compiled chunk does not depend on: they are run-time arguments or host-side (the data
+# policy only decides the steps, resolved before a rung trains: rungs of either policy share their programs).
 _RUNTIME_FIELDS = frozenset({"learning_rate", "warmup_steps", "steps", "eval_interval", "eval_tokens", "seed",
-                             "checkpoint_steps"})
+                             "checkpoint_steps", "tokens_per_param"})
 
 
 def program_key(train: TrainConfig) -> tuple[Any, ...]:

@@ -100,6 +100,7 @@ def replay(events: list[dict[str, Any]], config: RunConfig) -> dict[str, DesignR
     from openevolve_genesys.controller.accounting import Accounting
     from openevolve_genesys.controller.ledger import RunLedger
     from openevolve_genesys.selection.database import GenesysDatabase
+    from openevolve_genesys.training.profiles import get_profile
 
     g = config.genesys
     # No db_path: the database must not load OpenEvolve's checkpoint, only what the history says.
@@ -111,7 +112,9 @@ def replay(events: list[dict[str, Any]], config: RunConfig) -> dict[str, DesignR
     try:
         database = GenesysDatabase(database_config, baseline_id=BASELINE_ID, target_n=g.evaluator.target_n,
                                    valuation=g.evaluator.valuation,
-                                   confidence_threshold=g.selector.confidence_threshold)
+                                   confidence_threshold=g.selector.confidence_threshold,
+                                   policy=get_profile(g.evaluator.profile,
+                                                      g.evaluator.profile_overrides).data_policy())
         ledger = RunLedger(database, Accounting(requeue_limit=g.run.requeue_limit), max_attempts=0)
         for number, event in enumerate(events, start=1):
             try:

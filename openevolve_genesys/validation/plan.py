@@ -141,7 +141,7 @@ def _matches(ladder: LadderProfile, recorded: Mapping[str, Mapping[str, Any]]) -
         for field in ("d_model", "n_layers", "n_heads"):
             if field in result and result[field] != getattr(rung, field):
                 return False
-        if "steps" in result and result["steps"] != ladder.train.steps:
+        if "steps" in result and result["steps"] != ladder.rung_train(name).steps:
             return False
     return bool(recorded)
 

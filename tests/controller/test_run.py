@@ -54,6 +54,9 @@ def test_an_offline_run_designs_verifies_and_keeps_the_best(tmp_path, framework)
     for e in evaluated:
         prompt = json.loads((checkpoint / "programs" / f"{e['id']}.json").read_text())["prompts"]["diff_user"]
         assert prompt["system"] and prompt["user"] and f"Operator: {e['operator']}" in prompt["responses"][0]
+    # Every valuation names the ladder's data policy, down to summary.json: the short smoke ladder's fixed steps.
+    valuation = json.loads((output / "summary.json").read_text())["valuation"]
+    assert "at fixed steps (60 steps, 61,440 tokens at every rung" in valuation["forecasts"]
     if tune:
         _assert_tuned(config, output)
     _assert_timed(log, output)

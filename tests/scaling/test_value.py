@@ -115,3 +115,19 @@ def test_bad_settings_are_named():
         value_design(BASE, BASE, target_n=-1.0)
     with pytest.raises(ValueError, match="level"):
         value_design(BASE, BASE, level=1.2)
+
+
+def test_the_forecast_names_the_data_policy():
+    from openevolve_genesys.scaling import DataPolicy
+
+    scaled = value_design(BASE, BASE, policy=DataPolicy(tokens_per_param=20))
+    assert "compute-scaled at 20 tokens per parameter" in scaled.forecasts and "fixed" not in scaled.forecasts
+    assert "1.00 e-folds of N beyond" in scaled.forecasts
+    fixed = value_design(BASE, BASE, policy=DataPolicy(steps=300, tokens_per_step=1024))
+    assert "at fixed steps (300 steps, 307,200 tokens at every rung" in fixed.forecasts
+    # The policy names what is forecast; the numbers are the same.
+    assert (scaled.utility, scaled.low, scaled.high) == (fixed.utility, fixed.low, fixed.high)
+    with pytest.raises(TypeError, match="DataPolicy"):
+        value_design(BASE, BASE, policy={"tokens_per_param": 20})
+    with pytest.raises(ValueError, match="tokens_per_param"):
+        DataPolicy(tokens_per_param=-1.0)

@@ -57,3 +57,14 @@ def test_an_unverified_design_is_not_crowned_best_over_confident_ones(tmp_path):
     assert db.records["lucky"].utility > db.records["good"].utility
     assert db.records["lucky"].confidence < 0.5 <= db.records["good"].confidence
     assert db.best_design().id == "good"
+
+
+def test_the_ladders_data_policy_reaches_every_forecast_and_the_summary(tmp_path):
+    from openevolve_genesys.scaling import DataPolicy
+
+    db = GenesysDatabase(DatabaseConfig(random_seed=1), policy=DataPolicy(tokens_per_param=20))
+    db.add_design(Program(id="baseline", code="# baseline"), baseline())
+    db.add_design(Program(id="good", code="# good", parent_id="baseline", iteration_found=1), record("good", 0.97, 4))
+    assert "compute-scaled at 20 tokens per parameter" in db.records["good"].forecast["forecasts"]
+    assert "compute-scaled at 20 tokens per parameter" in db.valuation_summary()["forecasts"]
+    assert "fixed data" in filled(tmp_path).valuation_summary()["forecasts"]  # no policy stated: fixed steps
