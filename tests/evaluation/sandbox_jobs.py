@@ -192,3 +192,11 @@ def sleeps(seconds: float, heartbeat: Heartbeat) -> float:
     heartbeat({"sleeping": seconds})
     time.sleep(seconds)
     return seconds
+
+
+def jax_backends_after_job_imports(heartbeat: Heartbeat) -> list[str]:
+    """The JAX backends that importing the evaluation job started: none, so a waiting child holds no GPU memory."""
+    import openevolve_genesys.evaluation.job  # noqa: F401 - the warm child's imports
+    from jax._src import xla_bridge
+
+    return sorted(xla_bridge._backends)

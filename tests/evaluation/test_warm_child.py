@@ -198,3 +198,11 @@ def test_a_never_used_warm_child_ends_with_its_parent(ending):
     assert gone(pid, within=10)
     if ending != "sigkill":  # a parent killed outright cannot clean up; the child still ends itself
         assert not os.path.exists(workdir)
+
+
+def test_the_evaluation_jobs_imports_start_no_jax_backend():
+    # A warm child waits next to the slot's running job, on the same device: had its imports started a backend,
+    # it would hold accelerator memory (JAX preallocates most of a GPU) that the running job needs.
+    result = run("jax_backends_after_job_imports", SandboxLimits(wall_seconds=120, startup_seconds=120,
+                                                                 memory_bytes=4 << 30))
+    assert (result.outcome, result.value) == ("ok", []), result.message
