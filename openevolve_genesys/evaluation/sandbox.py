@@ -371,9 +371,9 @@ def run_in_sandbox(
         if child is None:
             child = _Child(spawn)
         child.give(function, kwargs)
+        watch = _Watch(child.proc, child.msg_fd, limits, on_heartbeat)  # this job's clock starts at the hand-over
         if slot is not None:
             slot.prestart(spawn)  # the next job's child imports while this one runs
-        watch = _Watch(child.proc, child.msg_fd, limits, on_heartbeat)
         watch.loop()
     finally:
         if child is not None:
@@ -416,6 +416,7 @@ class _Child:
         self.msg_fd = self.job_fd = -1
         self.workdir = Path(tempfile.mkdtemp(prefix="genesys-sandbox-", dir=spawn.tmp_root))
         self.sandbox_id = uuid.uuid4().hex
+        msg_write = job_read = -1  # the child's ends of the two pipes
         try:
             (self.workdir / "tmp").mkdir()
             self.msg_fd, msg_write = os.pipe()
@@ -426,19 +427,19 @@ class _Child:
                                "file_bytes": limits.file_bytes},
                     "fd": msg_write, "job_fd": job_read, "job": str(self.workdir / "job.json"),
                     "writable": [str(self.workdir), "/dev/null", *spawn.writable]}
-            try:
-                (self.workdir / "spec.json").write_text(json.dumps(spec, allow_nan=True))
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-P", str(_CHILD), str(self.workdir / "spec.json")], cwd=self.workdir,
-                    env=_child_env(self.workdir, self.sandbox_id, limits, dict(spawn.extra_env), dict(spawn.parent_env)),
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    pass_fds=(msg_write, job_read), start_new_session=True)
-            finally:
-                os.close(msg_write)  # the child's ends: an exited child then reads as end of file
-                os.close(job_read)
+            (self.workdir / "spec.json").write_text(json.dumps(spec, allow_nan=True))
+            self.proc = subprocess.Popen(
+                [sys.executable, "-P", str(_CHILD), str(self.workdir / "spec.json")], cwd=self.workdir,
+                env=_child_env(self.workdir, self.sandbox_id, limits, dict(spawn.extra_env), dict(spawn.parent_env)),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(msg_write, job_read), start_new_session=True)
         except BaseException:
             self.close()
             raise
+        finally:
+            for fd in (msg_write, job_read):  # the child holds its own copies: its exit then reads as end of file
+                if fd >= 0:
+                    os.close(fd)
 
     @property
     def pid(self) -> int | None:
@@ -497,6 +498,7 @@ class WarmSlot:
         self._lock = threading.Lock()
         self._child: _Child | None = None
         self._closed = False
+        self._owner = os.getpid()  # a forked copy of this process must not kill the original's children at its exit
         with _OPEN_SLOTS_LOCK:
             _OPEN_SLOTS.add(self)
 
@@ -556,4 +558,5 @@ def _close_open_slots() -> None:
     with _OPEN_SLOTS_LOCK:
         slots = list(_OPEN_SLOTS)
     for slot in slots:
-        slot.close()
+        if slot._owner == os.getpid():
+            slot.close()

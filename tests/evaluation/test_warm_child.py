@@ -174,21 +174,29 @@ with slot.active():
     assert run_in_sandbox("sandbox_jobs:returns_value", {"x": 1}, env={"PYTHONPATH": sys.argv[2]}).outcome == "ok"
 pid = slot.waiting_pid
 print(pid, os.readlink(f"/proc/{pid}/cwd"), flush=True)
+if sys.argv[1] == "fork":
+    if os.fork() == 0:
+        sys.exit(0)  # a forked copy runs the inherited exit handlers: they must leave the original's child alone
+    os.wait()
+    print("alive" if os.path.exists(f"/proc/{pid}/cwd") and slot.waiting_pid == pid else "killed", flush=True)
 if sys.argv[1] == "wait":
     time.sleep(120)
 """
 
 
-@pytest.mark.parametrize("ending", ["exit", "sigint", "sigkill"])
+@pytest.mark.parametrize("ending", ["exit", "sigint", "sigkill", "fork"])
 def test_a_never_used_warm_child_ends_with_its_parent(ending):
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, "exit" if ending == "exit" else "wait", str(JOBS)],
+    mode = ending if ending in ("exit", "fork") else "wait"
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, mode, str(JOBS)],
                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
         line = parent.stdout.readline()
         assert line, parent.stderr.read()
         pid, workdir = int(line.split()[0]), line.split()[1]
-        if ending != "exit":
+        if ending == "fork":
+            assert parent.stdout.readline().strip() == "alive"
+        elif ending != "exit":
             os.kill(parent.pid, signal.SIGINT if ending == "sigint" else signal.SIGKILL)
         parent.wait(timeout=30)
     finally:
