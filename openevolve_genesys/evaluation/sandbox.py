@@ -82,9 +82,9 @@ class DesignInvalid(Exception):
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    wall_seconds: float = 3600.0  # hard limit for the whole job
+    wall_seconds: float = 3600.0  # hard limit for the whole job, from its hand-over to the child
     heartbeat_seconds: float = 120.0  # silence after the first heartbeat -> timeout (stall)
-    startup_seconds: float = 300.0  # silence before the first heartbeat (imports, first compile)
+    startup_seconds: float = 300.0  # silence before the first heartbeat (a cold child's imports, first compile)
     memory_bytes: int | None = 8 << 30  # RLIMIT_DATA per process and RSS of the whole session
     cpu_seconds: float | None = None  # RLIMIT_CPU of the main child process
     file_bytes: int | None = 1 << 30  # RLIMIT_FSIZE: no single file larger than this
