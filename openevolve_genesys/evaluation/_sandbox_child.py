@@ -12,7 +12,8 @@ package ``__init__`` (which may import JAX) runs before the limits are in place.
 4. wait for the job: the parent writes its arguments to ``job.json`` in the working directory and then a
    line to the job pipe. A child may wait there while the previous job runs (a warm child); nothing of
    the job, and no evolved code, exists in the process before this point, so steps 1-3 are the same for
-   a warm and a cold child. End of file without a line means the parent discarded this child;
+   a warm and a cold child. End of file without a line means the parent died: the child empties its
+   working directory and exits;
 5. call the target. Everything the job does is reported as one JSON line per message on the inherited
    pipe; stdout is never parsed, so a program printing garbage cannot forge a result.
 
@@ -29,6 +30,7 @@ import importlib
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 import threading
@@ -278,7 +280,20 @@ def _await_job(job_fd: int, job_path: str) -> dict[str, Any]:
     """Block until the parent hands over the job: the function to call and its keyword arguments."""
     with os.fdopen(job_fd, "rb") as pipe:
         if not pipe.readline():
-            os._exit(0)  # discarded before it got a job: nothing to report
+            # The parent died before handing a job over (it kills a child it discards, so only its death closes
+            # the pipe): nobody else will clean up, and nothing of a job ran here. The jail lets this process write
+            # only below the working directory, so the emptied directory itself stays.
+            workdir = os.path.dirname(job_path)
+            for entry in os.listdir(workdir):
+                path = os.path.join(workdir, entry)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass  # what cannot be removed stays in a temporary directory
+            os._exit(0)
     with open(job_path) as f:
         return json.load(f)
 

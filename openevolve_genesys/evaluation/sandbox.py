@@ -491,7 +491,7 @@ class WarmSlot:
     and the job gets a cold child, so a warm child never runs a job under other limits than a cold one would.
     Only one evaluation may use a slot at a time (an engine slot is held for one evaluation). ``close`` kills the
     waiting child; open slots are also closed when the interpreter exits (after Ctrl-C too), and a waiting child
-    whose parent dies reads the end of its job pipe and exits by itself.
+    whose parent dies (even by SIGKILL) reads the end of its job pipe, empties its directory and exits by itself.
     """
 
     def __init__(self) -> None:
