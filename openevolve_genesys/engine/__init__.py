@@ -20,4 +20,4 @@ def make_engine(settings: EngineSettings, evaluator: ScalingLawEvaluator, worker
     """``devices`` (``genesys.devices``) pins the local engine's slots, one per device."""
     if settings.kind == "ray":
         return RayEngine(settings, evaluator, workers)
-    return LocalEngine(evaluator, devices, workers)
+    return LocalEngine(evaluator, devices, workers, warm_child=settings.warm_child)

@@ -43,9 +43,15 @@ class EngineSettings:
     cpus_per_rung: Mapping[str, float] = field(default_factory=dict)
     gpus_per_rung: Mapping[str, float] = field(default_factory=dict)
     max_retries: int = 3  # Ray re-submits a task whose worker or node died this many times
+    # Local engine: while a slot's evaluation runs, start the sandboxed child for its next one (imports done,
+    # waiting for its job), so a job does not wait for Python and JAX to start; false starts each child on demand.
+    warm_child: bool = True
 
     def __post_init__(self) -> None:
         check_choice(self.kind, KINDS, "kind")
+        if not isinstance(self.warm_child, bool):
+            raise ValueError(f"engine.warm_child must be true or false, got {self.warm_child!r}; "
+                             "write warm_child: false to start every sandbox child on demand")
         if self.cpus_per_job <= 0 or self.gpus_per_job < 0 or self.max_retries < 0 or self.ray_num_cpus < 0:
             raise ValueError("engine resources must be positive (cpus_per_job) or non-negative (the rest)")
         for name, per_rung, least in (("cpus_per_rung", self.cpus_per_rung, 0.0),

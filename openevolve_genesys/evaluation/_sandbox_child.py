@@ -8,8 +8,14 @@ package ``__init__`` (which may import JAX) runs before the limits are in place.
    import and allocation is already limited and the kernel's OOM killer picks this process first;
 2. confinement: a Python-level network guard and, where the kernel has Landlock, a real kernel jail
    (writes only below the working directory, no TCP, no signals to processes outside the sandbox);
-3. import the target and call it. Everything the job does is reported as one JSON line per message
-   on the inherited pipe; stdout is never parsed, so a program printing garbage cannot forge a result.
+3. import the target's module (the function is looked up once the job names it);
+4. wait for the job: the parent writes its arguments to ``job.json`` in the working directory and then a
+   line to the job pipe. A child may wait there while the previous job runs (a warm child); nothing of
+   the job, and no evolved code, exists in the process before this point, so steps 1-3 are the same for
+   a warm and a cold child. End of file without a line means the parent died: the child empties its
+   working directory and exits;
+5. call the target. Everything the job does is reported as one JSON line per message on the inherited
+   pipe; stdout is never parsed, so a program printing garbage cannot forge a result.
 
 Messages: ``started``, ``heartbeat``s, then one ``final`` carrying the child's verdict (outcome, reason,
 value, message) unless the process dies first. After it the process ends with ``os._exit`` so that
@@ -24,6 +30,7 @@ import importlib
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 import threading
@@ -208,9 +215,8 @@ def _watch_parent() -> None:
     threading.Thread(target=loop, name="sandbox-orphan-watch", daemon=True).start()
 
 
-def _load_target(target: str) -> Callable[..., Any]:
-    module_name, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module_name)
+def _load_target(module: Any, attr: str) -> Callable[..., Any]:
+    obj = module
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
@@ -270,6 +276,28 @@ def _final(outcome: str, reason: str, value: Any = None, message: str = "") -> d
     return {"kind": "final", "outcome": outcome, "reason": reason, "value": value, "message": message}
 
 
+def _await_job(job_fd: int, job_path: str) -> dict[str, Any]:
+    """Block until the parent hands over the job: the function to call and its keyword arguments."""
+    with os.fdopen(job_fd, "rb") as pipe:
+        if not pipe.readline():
+            # The parent died before handing a job over (it kills a child it discards, so only its death closes
+            # the pipe): nobody else will clean up, and nothing of a job ran here. The jail lets this process write
+            # only below the working directory, so the emptied directory itself stays.
+            workdir = os.path.dirname(job_path)
+            for entry in os.listdir(workdir):
+                path = os.path.join(workdir, entry)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass  # what cannot be removed stays in a temporary directory
+            os._exit(0)
+    with open(job_path) as f:
+        return json.load(f)
+
+
 def main(spec_path: str) -> None:
     with open(spec_path) as f:
         spec = json.load(f)
@@ -283,12 +311,14 @@ def main(spec_path: str) -> None:
             confinement = _landlock(spec["writable"], block_tcp=not spec["allow_network"])
         else:
             confinement = "convention only (jail disabled by the caller)"
-        job = _load_target(spec["target"])
+        module = importlib.import_module(spec["module"])
+        arrived = _await_job(spec["job_fd"], spec["job"])
+        job, kwargs = _load_target(module, arrived["function"]), arrived["kwargs"]
     except BaseException as exc:  # noqa: BLE001 - reported to the parent as an infrastructure failure
         channel.send(_final("crashed", "startup", message="the sandbox could not start the job: " + _describe(exc)))
         os._exit(70)
     channel.send({"kind": "started", "pid": os.getpid(), "confinement": confinement})
-    final = _run_job(channel, job, spec["kwargs"])
+    final = _run_job(channel, job, kwargs)
     channel.send(final)
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -26,11 +26,22 @@ What is enforced, and how:
   child refuses non-loopback ``connect``/``sendto``/name lookups at the Python level (C code and
   exec'd programs bypass that part; UDP from C is not covered by any layer);
 - secrets: environment variables whose names look like keys, tokens or passwords are not passed on.
+
+Every child confines itself and imports the target's module before it reads its job from a pipe. A
+``WarmSlot`` (one per engine slot) uses that to start the next child while the current job runs: the
+job then skips the interpreter's start-up and the imports of JAX, Flax and Optax. Everything above is
+applied when the child starts, from the same spawn (target module, limits, environment, writable paths) a cold
+child would get; the wall-clock and start-up limits count from the hand-over of the job. A child serves
+one job, warm or cold, and is killed after it.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import contextvars
 import json
+import logging
 import os
 import re
 import select
@@ -39,11 +50,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+log = logging.getLogger(__name__)
 
 _CHILD = Path(__file__).with_name("_sandbox_child.py")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -68,9 +82,9 @@ class DesignInvalid(Exception):
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    wall_seconds: float = 3600.0  # hard limit for the whole job
+    wall_seconds: float = 3600.0  # hard limit for the whole job, from its hand-over to the child
     heartbeat_seconds: float = 120.0  # silence after the first heartbeat -> timeout (stall)
-    startup_seconds: float = 300.0  # silence before the first heartbeat (imports, first compile)
+    startup_seconds: float = 300.0  # silence before the first heartbeat (a cold child's imports, first compile)
     memory_bytes: int | None = 8 << 30  # RLIMIT_DATA per process and RSS of the whole session
     cpu_seconds: float | None = None  # RLIMIT_CPU of the main child process
     file_bytes: int | None = 1 << 30  # RLIMIT_FSIZE: no single file larger than this
@@ -100,6 +114,7 @@ class SandboxResult:
     returncode: int | None
     peak_memory_bytes: int  # largest session RSS seen by the poll (0 when memory is not limited)
     confinement: str  # what the child could enforce (Landlock or convention)
+    warm: bool = False  # the child was started before the job arrived (WarmSlot)
 
 
 class _Capped:
@@ -178,8 +193,10 @@ def _kill_tree(session: int, sandbox_id: str) -> None:
         time.sleep(0.05)
 
 
-def _child_env(workdir: Path, sandbox_id: str, limits: SandboxLimits, extra: Mapping[str, str] | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}
+def _child_env(workdir: Path, sandbox_id: str, limits: SandboxLimits, extra: Mapping[str, str] | None,
+               parent: Mapping[str, str]) -> dict[str, str]:
+    """``parent`` is this process's environment without secrets, as it was when the child's spawn was taken."""
+    env = dict(parent)
     env.update(HOME=str(workdir), TMPDIR=str(workdir / "tmp"), XDG_CACHE_HOME=str(workdir / ".cache"),
                XDG_CONFIG_HOME=str(workdir / ".config"), XDG_DATA_HOME=str(workdir / ".local"),
                MPLCONFIGDIR=str(workdir / ".config"), PYTHONUNBUFFERED="1")
@@ -190,7 +207,7 @@ def _child_env(workdir: Path, sandbox_id: str, limits: SandboxLimits, extra: Map
         env.update(no_proxy="", NO_PROXY="", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                    TRANSFORMERS_OFFLINE="1", PIP_NO_INDEX="1")
     extra = dict(extra or {})
-    paths = [extra.pop("PYTHONPATH", ""), _PACKAGE_ROOT, os.environ.get("PYTHONPATH", "")]
+    paths = [extra.pop("PYTHONPATH", ""), _PACKAGE_ROOT, parent.get("PYTHONPATH", "")]
     env.update(extra)
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env[_MARKER] = sandbox_id
@@ -299,13 +316,13 @@ class _Watch:
                                             "returned (os._exit or similar); evolved code must not end the process")
         return "crashed", "startup", None, f"the sandbox child exited with status {code} before starting the job"
 
-    def result(self) -> SandboxResult:
+    def result(self, warm: bool = False) -> SandboxResult:
         outcome, reason, value, message = self.classify()
         return SandboxResult(
             outcome=outcome, reason=reason, value=value, message=message, stdout=self.out.text(),
             stderr=self.err.text(), seconds=time.monotonic() - self.start, heartbeats=self.heartbeats,
             last_progress=self.last_progress, returncode=self.proc.returncode, peak_memory_bytes=self.peak_memory,
-            confinement=(self.started or {}).get("confinement", "unknown (the job never started)"))
+            confinement=(self.started or {}).get("confinement", "unknown (the job never started)"), warm=warm)
 
 
 def run_in_sandbox(
@@ -326,15 +343,18 @@ def run_in_sandbox(
     package root and the parent's). ``writable_paths`` are the places besides the temporary working
     directory the job may write to under the Landlock jail, e.g. the fitness cache's directory and a
     shared compilation cache. An exception raised by ``on_heartbeat`` kills the child and propagates.
+
+    Inside ``WarmSlot.active()`` the job goes to the slot's pre-started child when that child was started
+    with this very target module, limits, environment, writable paths and temporary root (else it is discarded and
+    a fresh child started), and the slot's next child is started while this job runs. The wall-clock and
+    start-up limits count from the hand-over; ``SandboxResult.warm`` says which kind of child ran the job.
     """
     module, sep, function = target.partition(":")
     if not (module and sep and function):
         raise ValueError(f"target must look like 'package.module:function', got {target!r}")
-    spec = {"target": target, "kwargs": dict(kwargs), "jail": limits.jail, "allow_network": limits.allow_network,
-            "limits": {"memory_bytes": limits.memory_bytes, "cpu_seconds": limits.cpu_seconds,
-                       "file_bytes": limits.file_bytes}}
+    kwargs = dict(kwargs)
     try:
-        json.dumps(spec, allow_nan=True)
+        json.dumps(kwargs, allow_nan=True)
     except TypeError as exc:
         raise TypeError(f"run_in_sandbox kwargs must be JSON-serialisable ({exc}); pass paths and "
                         "plain numbers, and load heavier objects inside the job") from None
@@ -342,33 +362,201 @@ def run_in_sandbox(
     if missing:
         raise FileNotFoundError(f"writable_paths {missing} do not exist; create them before starting the sandbox "
                                 "(the jail can only grant access to existing paths)")
-    workdir = Path(tempfile.mkdtemp(prefix="genesys-sandbox-", dir=tmp_root))
-    (workdir / "tmp").mkdir()
-    sandbox_id = uuid.uuid4().hex
-    read_fd, write_fd = os.pipe()
-    spec.update(fd=write_fd, writable=[str(workdir), "/dev/null", *map(os.fspath, writable_paths)])
-    (workdir / "spec.json").write_text(json.dumps(spec, allow_nan=True))
-    proc = watch = None
+    spawn = _Spawn.of(module, limits, env, writable_paths, tmp_root)
+    slot = _ACTIVE_SLOT.get()
+    child = slot.take(spawn) if slot is not None else None
+    warm = child is not None
+    watch = None
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-P", str(_CHILD), str(workdir / "spec.json")], cwd=workdir,
-            env=_child_env(workdir, sandbox_id, limits, env), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,), start_new_session=True)
-        os.close(write_fd)
-        write_fd = -1
-        watch = _Watch(proc, read_fd, limits, on_heartbeat)
+        if child is None:
+            child = _Child(spawn)
+        child.give(function, kwargs)
+        watch = _Watch(child.proc, child.msg_fd, limits, on_heartbeat)  # this job's clock starts at the hand-over
+        if slot is not None:
+            slot.prestart(spawn)  # the next job's child imports while this one runs
         watch.loop()
     finally:
-        if proc is not None:
-            _kill_tree(proc.pid, sandbox_id)
-            proc.wait()
+        if child is not None:
+            child.close(watch)
+    return watch.result(warm)
+
+
+@dataclass(frozen=True)
+class _Spawn:
+    """Everything a child is started with before it knows its job. A pre-started child serves a job only when
+    the job's spawn equals the child's, so it runs under exactly the limits, environment, jail and imported
+    module a child started for that job would have had; the job names the module's function to call."""
+
+    module: str  # the target's module, imported before the job arrives
+    limits: SandboxLimits
+    extra_env: tuple[tuple[str, str], ...]  # the caller's env argument
+    parent_env: tuple[tuple[str, str], ...]  # this process's environment without secrets, when it was asked
+    writable: tuple[str, ...]
+    tmp_root: str | None
+
+    @classmethod
+    def of(cls, module: str, limits: SandboxLimits, env: Mapping[str, str] | None,
+           writable_paths: Sequence[str | os.PathLike], tmp_root: str | os.PathLike | None) -> "_Spawn":
+        parent = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}
+        return cls(module, limits, tuple(sorted((env or {}).items())), tuple(sorted(parent.items())),
+                   tuple(map(os.fspath, writable_paths)), None if tmp_root is None else os.fspath(tmp_root))
+
+
+class _Child:
+    """One sandboxed child process, from its start to its removal. It serves at most one job.
+
+    The child confines itself and imports the target's module as soon as it starts, then blocks on the job
+    pipe; ``give`` writes the job's arguments to its working directory and releases it. A child started and
+    given its job at once is a cold start, one started earlier is a warm one: the same code runs in both.
+    """
+
+    def __init__(self, spawn: _Spawn):
+        self.spawn = spawn
+        self.proc: subprocess.Popen | None = None
+        self.msg_fd = self.job_fd = -1
+        self.workdir = Path(tempfile.mkdtemp(prefix="genesys-sandbox-", dir=spawn.tmp_root))
+        self.sandbox_id = uuid.uuid4().hex
+        msg_write = job_read = -1  # the child's ends of the two pipes
+        try:
+            (self.workdir / "tmp").mkdir()
+            self.msg_fd, msg_write = os.pipe()
+            job_read, self.job_fd = os.pipe()
+            limits = spawn.limits
+            spec = {"module": spawn.module, "jail": limits.jail, "allow_network": limits.allow_network,
+                    "limits": {"memory_bytes": limits.memory_bytes, "cpu_seconds": limits.cpu_seconds,
+                               "file_bytes": limits.file_bytes},
+                    "fd": msg_write, "job_fd": job_read, "job": str(self.workdir / "job.json"),
+                    "writable": [str(self.workdir), "/dev/null", *spawn.writable]}
+            (self.workdir / "spec.json").write_text(json.dumps(spec, allow_nan=True))
+            self.proc = subprocess.Popen(
+                [sys.executable, "-P", str(_CHILD), str(self.workdir / "spec.json")], cwd=self.workdir,
+                env=_child_env(self.workdir, self.sandbox_id, limits, dict(spawn.extra_env), dict(spawn.parent_env)),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(msg_write, job_read), start_new_session=True)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            for fd in (msg_write, job_read):  # the child holds its own copies: its exit then reads as end of file
+                if fd >= 0:
+                    os.close(fd)
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def give(self, function: str, kwargs: Mapping[str, Any]) -> None:
+        """Hand the job over: call the module's ``function`` (a dotted attribute path) with ``kwargs``. A child
+        that already died gets nothing: the watch then classes how it ended, as for any child that dies before
+        reporting."""
+        job = {"function": function, "kwargs": dict(kwargs)}
+        (self.workdir / "job.json").write_text(json.dumps(job, allow_nan=True))
+        try:
+            os.write(self.job_fd, b"go\n")  # a few bytes always fit in the pipe: never blocks on a busy child
+        except BrokenPipeError:
+            pass
+        finally:
+            os.close(self.job_fd)
+            self.job_fd = -1
+
+    def close(self, watch: _Watch | None = None) -> None:
+        """Kill the child's process tree, keep the output it wrote before the end, remove its directory."""
+        if self.proc is not None:
+            _kill_tree(self.proc.pid, self.sandbox_id)
+            self.proc.wait()
         if watch is not None:
             watch.read(list(watch.streams))  # whatever was written before the end
-        for fd in (read_fd, write_fd):
+        for fd in (self.msg_fd, self.job_fd):
             if fd >= 0:
                 os.close(fd)
-        if proc is not None:
-            proc.stdout.close()
-            proc.stderr.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-    return watch.result()
+        self.msg_fd = self.job_fd = -1
+        if self.proc is not None:
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_ACTIVE_SLOT: contextvars.ContextVar["WarmSlot | None"] = contextvars.ContextVar("genesys_warm_slot", default=None)
+_OPEN_SLOTS: set["WarmSlot"] = set()
+_OPEN_SLOTS_LOCK = threading.Lock()
+
+
+class WarmSlot:
+    """At most one pre-started sandbox child for one worker slot, so a job need not wait for a fresh
+    interpreter to import JAX, Flax, Optax and the package.
+
+    ``with slot.active(): ...`` makes every ``run_in_sandbox`` call in that block (in this thread) take the
+    slot's waiting child and start the next one while the job runs. A child serves one job and is never reused;
+    a waiting child whose spawn (target module, limits, environment, writable paths) differs from the job's is killed
+    and the job gets a cold child, so a warm child never runs a job under other limits than a cold one would.
+    Only one evaluation may use a slot at a time (an engine slot is held for one evaluation). ``close`` kills the
+    waiting child; open slots are also closed when the interpreter exits (after Ctrl-C too), and a waiting child
+    whose parent dies (even by SIGKILL) reads the end of its job pipe, empties its directory and exits by itself.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._child: _Child | None = None
+        self._closed = False
+        self._owner = os.getpid()  # a forked copy of this process must not kill the original's children at its exit
+        with _OPEN_SLOTS_LOCK:
+            _OPEN_SLOTS.add(self)
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        token = _ACTIVE_SLOT.set(self)
+        try:
+            yield
+        finally:
+            _ACTIVE_SLOT.reset(token)
+
+    @property
+    def waiting_pid(self) -> int | None:
+        """The pre-started child's process id, None when no child waits."""
+        with self._lock:
+            return None if self._child is None else self._child.pid
+
+    def take(self, spawn: _Spawn) -> _Child | None:
+        """The waiting child if it was started for ``spawn``; it leaves the slot either way."""
+        with self._lock:
+            child, self._child = self._child, None
+        if child is None or child.spawn == spawn:
+            return child
+        child.close()
+        return None
+
+    def prestart(self, spawn: _Spawn) -> None:
+        """Start the next child for ``spawn`` unless one waits or the slot is closed. A failure to start it
+        (no processes or memory left) costs only the head start: the next job starts its own child."""
+        with self._lock:
+            if self._closed or self._child is not None:
+                return
+        try:
+            child = _Child(spawn)
+        except OSError as err:
+            log.warning("could not pre-start a sandbox child (%s); the next evaluation starts its own", err)
+            return
+        with self._lock:
+            if not self._closed and self._child is None:
+                self._child = child
+                return
+        child.close()  # closed while it started: nobody will take it
+
+    def close(self) -> None:
+        """Kill the waiting child, if any, and start no more."""
+        with self._lock:
+            self._closed = True
+            child, self._child = self._child, None
+        with _OPEN_SLOTS_LOCK:
+            _OPEN_SLOTS.discard(self)
+        if child is not None:
+            child.close()
+
+
+@atexit.register
+def _close_open_slots() -> None:
+    with _OPEN_SLOTS_LOCK:
+        slots = list(_OPEN_SLOTS)
+    for slot in slots:
+        if slot._owner == os.getpid():
+            slot.close()

@@ -15,7 +15,15 @@ pytestmark = pytest.mark.slow
 
 
 def _sandbox_children(run: subprocess.Popen) -> list[int]:
-    return pids_with(b"_sandbox_child", ancestor=run.pid)
+    """Sandbox children that got their job: a slot's warm child waiting for its next job has no job.json yet."""
+    busy = []
+    for pid in pids_with(b"_sandbox_child", ancestor=run.pid):
+        try:
+            if os.path.exists(os.path.join(os.readlink(f"/proc/{pid}/cwd"), "job.json")):
+                busy.append(pid)
+        except OSError:
+            continue  # it ended meanwhile
+    return busy
 
 
 def test_a_killed_evaluation_is_requeued_and_the_run_completes(tmp_path):

@@ -172,3 +172,31 @@ def writes_cache(path: str, heartbeat: Heartbeat) -> int:
     cache = FitnessCache(path)
     cache.put(CacheKey("f", "smoke", "r0", "data", "train"), {"loss": 1.5})
     return cache.stats()["entries"]
+
+
+def reports_process(heartbeat: Heartbeat) -> dict:
+    """What a job can see of its process: the limits and environment a warm child must share with a cold one."""
+    import resource
+
+    heartbeat({"pid": os.getpid()})
+    limits = {name: resource.getrlimit(getattr(resource, name))
+              for name in ("RLIMIT_DATA", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_CORE")}
+    with open("/proc/self/oom_score_adj") as f:
+        oom = f.read().strip()
+    return {"pid": os.getpid(), "cwd": os.getcwd(), "env": dict(os.environ), "limits": limits, "oom": oom,
+            "session_leader": os.getsid(0) == os.getpid(), "stdin": os.readlink("/proc/self/fd/0"),
+            "nice": os.nice(0), "argv": sys.argv[1:]}
+
+
+def sleeps(seconds: float, heartbeat: Heartbeat) -> float:
+    heartbeat({"sleeping": seconds})
+    time.sleep(seconds)
+    return seconds
+
+
+def jax_backends_after_job_imports(heartbeat: Heartbeat) -> list[str]:
+    """The JAX backends that importing the evaluation job started: none, so a waiting child holds no GPU memory."""
+    import openevolve_genesys.evaluation.job  # noqa: F401 - the warm child's imports
+    from jax._src import xla_bridge
+
+    return sorted(xla_bridge._backends)
