@@ -60,6 +60,10 @@ class RunSettings:
     # Each OpenEvolve checkpoint holds every program, so keeping all of them grows as attempts squared;
     # a resume needs none of them (it replays history.jsonl). 0 keeps all.
     keep_checkpoints: int = 3
+    # The trained parameters of this many best designs (by the run's ranking, baseline excluded) are kept as orbax
+    # checkpoints in <run folder>/params/<design id>/<rung>/, loadable with training.checkpoint.load_params;
+    # 0: none are saved. Rungs answered from the fitness cache were not trained in this run and have none.
+    keep_params: int = 3
     # A child failing a check of the program (syntax, import, shape, causality...) goes back to the model that
     # wrote it with the check's message, for up to this many repair replies; the attempt is charged once. 0: off
     repair_rounds: int = 2
@@ -77,6 +81,9 @@ class RunSettings:
         check_choice(self.accounting, ("genesys", "stock"), "accounting")
         if self.requeue_limit < 0:
             raise ValueError(f"requeue_limit must be >= 0, got {self.requeue_limit}")
+        if isinstance(self.keep_params, bool) or not isinstance(self.keep_params, int) or self.keep_params < 0:
+            raise ValueError(f"keep_params must be a whole number >= 0 (designs whose trained parameters are kept; "
+                             f"0: none), got {self.keep_params!r}")
         if self.keep_checkpoints < 0:
             raise ValueError(f"keep_checkpoints must be >= 0 (0 keeps all), got {self.keep_checkpoints}")
         if isinstance(self.repair_rounds, bool) or not isinstance(self.repair_rounds, int) or self.repair_rounds < 0:

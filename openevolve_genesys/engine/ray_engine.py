@@ -71,6 +71,8 @@ class RayEngine:
 
     def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> Evaluation:
         options.pop("on_heartbeat", None)  # a remote child's heartbeats do not reach this process
+        if self.settings.ray_address:  # another node's child would keep its models on that node's disk
+            options.pop("params_dir", None)
         cpus, gpus = self.settings.resources(rungs)
         shared = shared_gpu_env(self.settings, gpus)
         if shared:
