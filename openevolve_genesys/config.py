@@ -46,16 +46,24 @@ OPENEVOLVE_SECTIONS = {
 class RunSettings:
     """How the run itself behaves (the ``genesys:`` keys that are neither evaluator nor selector keys)."""
 
-    workers: int = 1  # evaluations in flight at once (each in its own sandboxed process)
+    # Evaluations in flight at once (each in its own sandboxed process); 0: one per engine slot (each listed
+    # device's engine.slots_per_device slots, or 1 without devices). Set, it is the number of slots (with devices
+    # listed, at most their slots; further jobs wait for one with their LLM calls done).
+    workers: int = 0
     mutator: str = "auto"  # auto: the LLM when a key or endpoint is configured, else the offline library
     templates_dir: str = ""  # a folder with system.txt and/or design.txt overriding the prompt templates
     reference_library: str = ""  # a YAML of key -> {frameworks, text}; "" = the built-in library
     requeue_limit: int = 2  # a stalled or infra job runs again this many times before it is quarantined
-    devices: tuple[str, ...] = ()  # pin evaluations: one slot per entry, e.g. ["0"] (a CUDA id) or ["cpu"]
+    # Pin evaluations: engine.slots_per_device slots per entry (one by default), e.g. ["0"] (a CUDA id) or ["cpu"]
+    devices: tuple[str, ...] = ()
     accounting: str = "genesys"  # "stock": charge every submission and use OpenEvolve's own LLM client (A/B only)
     # Each OpenEvolve checkpoint holds every program, so keeping all of them grows as attempts squared;
     # a resume needs none of them (it replays history.jsonl). 0 keeps all.
     keep_checkpoints: int = 3
+    # The trained parameters of this many best designs (by the run's ranking, baseline excluded) are kept as orbax
+    # checkpoints in <run folder>/params/<design id>/<rung>/, loadable with training.checkpoint.load_params;
+    # 0: none are saved. Rungs answered from the fitness cache were not trained in this run and have none.
+    keep_params: int = 3
     # A child failing a check of the program (syntax, import, shape, causality...) goes back to the model that
     # wrote it with the check's message, for up to this many repair replies; the attempt is charged once. 0: off
     repair_rounds: int = 2
@@ -68,11 +76,14 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         check_choice(self.mutator, ("auto", "offline", "llm"), "mutator")
-        if self.workers < 1:
-            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ValueError(f"workers must be a whole number >= 0 (0: one per engine slot), got {self.workers!r}")
         check_choice(self.accounting, ("genesys", "stock"), "accounting")
         if self.requeue_limit < 0:
             raise ValueError(f"requeue_limit must be >= 0, got {self.requeue_limit}")
+        if isinstance(self.keep_params, bool) or not isinstance(self.keep_params, int) or self.keep_params < 0:
+            raise ValueError(f"keep_params must be a whole number >= 0 (designs whose trained parameters are kept; "
+                             f"0: none), got {self.keep_params!r}")
         if self.keep_checkpoints < 0:
             raise ValueError(f"keep_checkpoints must be >= 0 (0 keeps all), got {self.keep_checkpoints}")
         if isinstance(self.repair_rounds, bool) or not isinstance(self.repair_rounds, int) or self.repair_rounds < 0:

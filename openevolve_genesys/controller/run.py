@@ -38,6 +38,7 @@ from openevolve_genesys.controller.jobs import (DesignAttempt, Verification, cha
 from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_text, short_artifacts
 from openevolve_genesys.controller.prompt_log import PromptLog, template_key
 from openevolve_genesys.controller.llm import llm_timeout, make_design_agent
+from openevolve_genesys.controller.params import KeptParams
 from openevolve_genesys.engine import make_engine
 from openevolve_genesys.report.noop import noop_summary
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator, with_seed_losses
@@ -72,7 +73,9 @@ class GenesysRun:
         self.max_attempts = iterations if iterations is not None else config.openevolve.max_iterations
         g = config.genesys
         self.evaluator = ScalingLawEvaluator(g.evaluator)
-        self.engine = make_engine(g.engine, self.evaluator, g.run.workers, g.run.devices)
+        # The best designs' trained models are kept in the run folder (genesys.keep_params, controller/params.py).
+        self.kept_params = KeptParams(self.output, g.run.keep_params, self.evaluator.template)
+        self.engine = self.kept_params.engine(make_engine(g.engine, self.evaluator, g.run.workers, g.run.devices))
         self.rungs = [r.name for r in self.evaluator.profile.rungs]
         self.sampler = PromptSampler(g.run.templates_dir or None, g.run.reference_library or None)
         self.llm, self.agent_description = self._design_agent(config)
@@ -127,6 +130,7 @@ class GenesysRun:
         finally:
             signal.signal(signal.SIGINT, previous)
             self.engine.shutdown()
+            self.kept_params.finish(self.database.records, self.database.confidence_threshold, BASELINE_ID)
             self.save()
         for line in self.accounting.summary_lines():
             log.info("summary: %s", line)
@@ -262,6 +266,7 @@ class GenesysRun:
                      **self._retry_fate(job)}
             self.history.append(event)
             self.ledger.apply(event)
+            self._keep_params(job.design_id, job.evaluation)
             if not self.accounting.charges(job.attempt_class):
                 self.breaker.evaluation_failed(_why(job))
             self._check_uncharged_share()
@@ -285,8 +290,13 @@ class GenesysRun:
                                          job.prompt["user"], tuple(job.replies)).to_dict()}
         self.history.append(event)
         self.ledger.apply(event)
+        self._keep_params(event["id"], evaluation)
         self._watch_endpoint(job)
         self._check_uncharged_share()
+
+    def _keep_params(self, design_id: str, evaluation: Evaluation | None) -> None:
+        self.kept_params.record(design_id, evaluation, self.database.records, self.database.confidence_threshold,
+                                BASELINE_ID)
 
     def _watch_endpoint(self, job: DesignAttempt) -> None:
         """Feed the circuit breaker: a stalled or infra LLM call extends the streak, any answer ends it."""

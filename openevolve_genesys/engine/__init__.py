@@ -17,7 +17,9 @@ __all__ = ["Engine", "EngineSettings", "make_engine"]
 
 def make_engine(settings: EngineSettings, evaluator: ScalingLawEvaluator, workers: int,
                 devices: Sequence[str] = ()) -> Engine:
-    """``devices`` (``genesys.devices``) pins the local engine's slots, one per device."""
+    """``devices`` (``genesys.devices``) pins the local engine's slots, ``settings.slots_per_device`` per device;
+    ``workers`` (``genesys.workers``, 0: not set) is the number of slots when set."""
     if settings.kind == "ray":
-        return RayEngine(settings, evaluator, workers)
-    return LocalEngine(evaluator, devices, workers, warm_child=settings.warm_child)
+        return RayEngine(settings, evaluator, max(workers, 1))
+    return LocalEngine(evaluator, devices, workers, settings.slots_per_device, settings.memory_fraction_per_slot,
+                       warm_child=settings.warm_child)

@@ -9,11 +9,13 @@ slot frees, never waiting for a rung to fill. Ray is an optional extra: ``pip in
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any, Sequence
 
 from openevolve_genesys.engine.base import EngineSettings
+from openevolve_genesys.engine.devices import SHARED_MEMORY, shared_memory_env
 from openevolve_genesys.evaluation.evaluator import INVALID_SCORE, Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 
@@ -35,6 +37,14 @@ def evaluate_in_worker(settings: EvaluatorSettings, source: str, rungs: list[str
     return evaluator.evaluate(source, rungs, **options)
 
 
+def shared_gpu_env(settings: EngineSettings, gpus: float) -> dict[str, str]:
+    """The child environment of a task asking for ``gpus`` < 1: Ray shares a GPU out between tasks but not its
+    memory, and JAX would take 75% of it in each. Empty for a whole GPU or none."""
+    if not 0 < gpus < 1:
+        return {}
+    return shared_memory_env(settings.memory_fraction if settings.slots_per_device > 1 else SHARED_MEMORY * gpus)
+
+
 class RayEngine:
     def __init__(self, settings: EngineSettings, evaluator: ScalingLawEvaluator, workers: int):
         try:
@@ -47,17 +57,26 @@ class RayEngine:
             env = {k: os.environ[k] for k in ("GENESYS_CACHE_DIR",) if k in os.environ}
             ray.init(address=settings.ray_address or None, num_cpus=settings.ray_num_cpus or None,
                      include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env} if env else None)
+        if settings.slots_per_device > 1 and not ray.cluster_resources().get("GPU"):
+            # A fractional GPU request on a cluster without GPUs would never be scheduled.
+            log.info("engine.slots_per_device=%d has no effect: the Ray cluster has no GPU", settings.slots_per_device)
+            settings = dataclasses.replace(settings, slots_per_device=1, memory_fraction_per_slot=0.0)
         self.settings = settings
         self.evaluator = evaluator  # the controller's: its baselines travel with each job
         self.slots = workers
         self._task = ray.remote(evaluate_in_worker)
         log.info("Ray engine: %s, %s CPU and %s GPU per evaluation (per rung: %s CPU, %s GPU)",
-                 ray.cluster_resources(), settings.cpus_per_job, settings.gpus_per_job,
+                 ray.cluster_resources(), settings.cpus_per_job, settings.resources([])[1],
                  dict(settings.cpus_per_rung) or "-", dict(settings.gpus_per_rung) or "-")
 
     def evaluate(self, source: str, rungs: Sequence[str], **options: Any) -> Evaluation:
         options.pop("on_heartbeat", None)  # a remote child's heartbeats do not reach this process
+        if self.settings.ray_address:  # another node's child would keep its models on that node's disk
+            options.pop("params_dir", None)
         cpus, gpus = self.settings.resources(rungs)
+        shared = shared_gpu_env(self.settings, gpus)
+        if shared:
+            options["env"] = {**(options.get("env") or {}), **shared}
         baseline = self.evaluator.known_baseline(options.get("baseline_learning_rate"))
         ref = self._task.options(num_cpus=cpus, num_gpus=gpus, max_retries=self.settings.max_retries,
                                  retry_exceptions=False).remote(

@@ -55,7 +55,8 @@ class ScalingLawEvaluator:
                  on_heartbeat: Callable[[dict], None] | None = None, *, learning_rate: float | None = None,
                  baseline_learning_rate: float | None = None, trial: Mapping[str, Any] | None = None,
                  env: Mapping[str, str] | None = None, tune: TuneSettings | None = None,
-                 seed_source: str | None = None, seeds: Sequence[int] | None = None) -> Evaluation:
+                 seed_source: str | None = None, seeds: Sequence[int] | None = None,
+                 params_dir: str | Path | None = None) -> Evaluation:
         """Train ``source`` at ``rungs`` (all by default) and score it against the baseline.
 
         ``learning_rate`` trains the design at its own (tuned) rate and ``baseline_learning_rate`` picks
@@ -70,12 +71,16 @@ class ScalingLawEvaluator:
         ``seeds`` (the baseline's other seeds) trains at each of those seeds in one job, every rung's seeds side by
         side in one batched program: the result's ``.seeds`` holds one Evaluation per seed, each as
         ``trial={"seed": seed}`` would have returned it (cached apart likewise), the job's seconds shared out.
+        ``params_dir`` keeps the final model of each rung the job trains in ``params_dir/<rung>/``
+        (training.checkpoint.load_params reads one); not with ``trial`` or ``seeds``, which are measurements.
         """
         if tune is not None and (learning_rate is not None or trial is not None):
             raise ValueError("evaluate(tune=...) chooses the learning rate itself: pass no learning_rate or trial")
         if seeds is not None and (tune is not None or trial is not None or not seeds):
             raise ValueError("evaluate(seeds=...) trains the profile's config at one or more other seeds: pass a "
                              f"non-empty list and no tune or trial (got seeds={list(seeds)})")
+        if params_dir is not None and (trial is not None or seeds is not None):
+            raise ValueError("evaluate(params_dir=...) keeps a design's rungs: pass no trial or seeds with it")
         names = list(rungs) if rungs is not None else [r.name for r in self.profile.rungs]
         lr = _rate(learning_rate, self.profile.train.learning_rate, "learning_rate")
         base_lr = _rate(baseline_learning_rate, self.baseline_learning_rate, "baseline_learning_rate")
@@ -88,7 +93,8 @@ class ScalingLawEvaluator:
         changes = {**(trial or {}), "learning_rate": lr}
         sweep = None if tune is None else {"settings": dataclasses.asdict(tune),
                                            "baseline_learning_rate": None if is_baseline else base_lr}
-        evaluation = self._run(source, names, changes, speeds, on_heartbeat, env, sweep, seed_source=seed_source)
+        evaluation = self._run(source, names, changes, speeds, on_heartbeat, env, sweep, seed_source=seed_source,
+                               params_dir=params_dir)
         if evaluation.tune is not None:
             lr = evaluation.tune.best_learning_rate
             base_lr = lr if is_baseline else base_lr  # the template swept for itself is its own baseline
@@ -193,7 +199,7 @@ class ScalingLawEvaluator:
     def _run(self, source: str, names: list[str], changes: Mapping[str, Any], speeds: BaselineSpeeds | None,
              on_heartbeat: Callable[[dict], None] | None, env: Mapping[str, str] | None,
              sweep: Mapping[str, Any] | None = None, seed_source: str | None = None,
-             seeds: Sequence[int] | None = None) -> Evaluation:
+             seeds: Sequence[int] | None = None, params_dir: str | Path | None = None) -> Evaluation:
         """Train ``source`` at ``names`` with the profile's TrainConfig changed by ``changes`` (after a sweep of
         the learning rate in the same job, when ``sweep`` is given; at each of ``seeds``, when given)."""
         self.data_fingerprint()  # a bad data config fails here, in the parent, not as the design's fault
@@ -211,9 +217,10 @@ class ScalingLawEvaluator:
                  checks=dataclasses.asdict(s.checks), outside_edits=s.outside_edits,
                  baseline_tokens_per_second=speeds and speeds.wall,
                  baseline_tokens_per_cpu_second=speeds and speeds.cpu, sweep=sweep, seed_source=seed_source,
-                 noop_tolerance=s.noop_tolerance, seeds=list(seeds) if seeds else None),
+                 noop_tolerance=s.noop_tolerance, seeds=list(seeds) if seeds else None,
+                 params_dir=str(Path(params_dir).absolute()) if params_dir is not None else None),
             s.sandbox, on_heartbeat=on_heartbeat, env={**(env or {}), "GENESYS_CACHE_DIR": str(cache_root())},
-            writable_paths=self._writable_paths(),
+            writable_paths=self._writable_paths(params_dir),
         )
         payload = result.value if isinstance(result.value, dict) else {}
         tune = TuneResult.from_dict(payload["tune"]) if payload.get("tune") else None
@@ -247,9 +254,12 @@ class ScalingLawEvaluator:
                 for by_seed in payload["seed_rungs"]]
         return evaluation
 
-    def _writable_paths(self) -> list[Path]:
-        """The jailed child may write only its caches: compiled programs, tokenizers, fitness results."""
+    def _writable_paths(self, params_dir: str | Path | None = None) -> list[Path]:
+        """The jailed child may write only its caches (compiled programs, tokenizers, fitness results) and the
+        folder it keeps its trained models in, when asked to."""
         paths = {cache_root(), self.settings.resolved_cache_path().parent}
+        if params_dir is not None:
+            paths.add(Path(params_dir).absolute())
         if self.settings.data.get("cache_dir"):
             paths.add(Path(self.settings.data["cache_dir"]).expanduser())
         for path in paths:

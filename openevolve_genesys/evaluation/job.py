@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -28,9 +29,9 @@ from openevolve_genesys.evaluation.timing import Stopwatch
 from openevolve_genesys.evaluation.tuning import TuneSettings, TuneTrial, tune_rung
 from openevolve_genesys.evaluation.tuning import sweep as sweep_rates
 from openevolve_genesys.training.batched import train_rung_batched
-from openevolve_genesys.training.checkpoint import discard
+from openevolve_genesys.training.checkpoint import discard, save_params
 from openevolve_genesys.training.loop import ChunkProgress, Programs, RungResult, train_rung
-from openevolve_genesys.training.profiles import TrainConfig, get_profile
+from openevolve_genesys.training.profiles import Rung, TrainConfig, get_profile
 from openevolve_genesys.training.profiles import rung_train as resolve_rung
 from openevolve_genesys.training.runtime import cache_root, enable_compilation_cache
 
@@ -50,6 +51,7 @@ def evaluate_program(
     seed_source: str | None = None,
     noop_tolerance: float = 0.0,
     seeds: Sequence[int] | None = None,
+    params_dir: str | None = None,
     heartbeat: Callable[[dict], None] = lambda progress: None,
 ) -> dict[str, Any]:
     """Check ``source`` and train it at ``rungs``; returns per-rung results (JSON) or raises DesignInvalid.
@@ -61,7 +63,9 @@ def evaluate_program(
     (evaluation/noop.py) and raises DesignInvalid of kind no_change. ``seeds`` (the baseline's other seeds)
     trains ``rungs`` at each of those seeds instead of the profile's, all seeds of a rung in one batched program,
     and returns each seed's rungs under ``seed_rungs`` (in the order of ``seeds``; ``rungs`` is the first's);
-    every seed's rung is its own fitness cache entry, as when each seed was a job of its own."""
+    every seed's rung is its own fitness cache entry, as when each seed was a job of its own. ``params_dir`` keeps
+    the final model of every rung of ``rungs`` this job trains (not tune trials) in ``params_dir/<rung>/``
+    (training/checkpoint.py: save_params); a rung the cache answers has none."""
     watch = Stopwatch()
     enable_compilation_cache()
     settings = CheckSettings(**checks)
@@ -110,7 +114,8 @@ def evaluate_program(
                         config_hash(train.identity()))
 
     def trained(name: str, train: TrainConfig, fit: Callable[[Callable[[ChunkProgress], None]], list[RungResult]],
-                beat: Mapping[str, Any], checkpoint_dir: Path | None = None) -> list[dict[str, Any]]:
+                beat: Mapping[str, Any], checkpoint_dir: Path | None = None,
+                kept: Path | None = None) -> list[dict[str, Any]]:
         """The result dicts of ``fit(on_chunk)`` (rung ``name`` at ``train``, one run or several batched), each
         checked to have learnt; a failure inside evolved code is the design's fault (and its checkpoint goes:
         trained again, it would fail the same way)."""
@@ -132,20 +137,32 @@ def evaluate_program(
                 check_learning(result, ladder.vocab_size, settings)
         except ProgramError as err:
             discard(checkpoint_dir)
+            discard(kept)  # the model of a design that failed a check is no one's
             raise DesignInvalid(err.message, payload={"kind": err.kind, **report, "timing": watch.to_dict()}) from None
         except Exception as err:  # an exception inside evolved code while training is the design's fault
             if _out_of_memory(err):
                 raise  # the sandbox reports it as crashed (memory), not as the design's fault
             discard(checkpoint_dir)
+            discard(kept)
             raise DesignInvalid(f"training at rung {name} raised {type(err).__name__}: {err}",
                                 payload={"kind": "runtime", **report, "timing": watch.to_dict()}) from None
         return [result.to_dict() for result in results]
 
-    def train(name: str, train: TrainConfig, trial: float | None = None) -> tuple[dict[str, Any], str | None]:
-        """Rung ``name`` at ``train``: its result dict and whether the fitness cache answered it."""
-        return train_seeds(name, [train], {} if trial is None else {"trial_learning_rate": trial})[0]
+    def keep_model(folder: Path, rung: Rung, train: TrainConfig, model: Any, result: RungResult) -> None:
+        # The result stands without its kept model: a failed save (a full disk) must not fail the design.
+        try:
+            save_params(folder, model, rung, train, ladder.vocab_size, result.final_eval_loss, program.source)
+        except Exception as err:
+            discard(folder)
+            report["notes"].append(f"rung {rung.name}: its trained model was not kept ({type(err).__name__}: {err})")
 
-    def train_seeds(name: str, trains: Sequence[TrainConfig], beat: Mapping[str, Any]
+    def train(name: str, train: TrainConfig, trial: float | None = None, kept: Path | None = None
+              ) -> tuple[dict[str, Any], str | None]:
+        """Rung ``name`` at ``train``: its result dict and whether the fitness cache answered it; a rung trained
+        here keeps its final model in ``kept`` when given."""
+        return train_seeds(name, [train], {} if trial is None else {"trial_learning_rate": trial}, kept)[0]
+
+    def train_seeds(name: str, trains: Sequence[TrainConfig], beat: Mapping[str, Any], kept: Path | None = None
                     ) -> list[tuple[dict[str, Any], str | None]]:
         """Rung ``name`` at each of ``trains`` (configs that differ in the seed only, or one config): each
         one's result dict and whether the fitness cache answered it. Those the cache does not answer train
@@ -175,10 +192,12 @@ def evaluate_program(
                         raise
                     report["notes"].append(f"rung {name}: {len(runs)} runs batched ran out of memory "
                                            f"({type(err).__name__}); trained one at a time")
-            return [train_rung(rung, token_data, run, callback=on_chunk, checkpoint_dir=checkpoint_dir, **options)
-                    for run in runs]
+            # Batched runs are the baseline's seeds, which are never kept.
+            keep = None if kept is None or len(runs) > 1 else partial(keep_model, kept, rung, runs[0])
+            return [train_rung(rung, token_data, run, callback=on_chunk, checkpoint_dir=checkpoint_dir,
+                               on_trained=keep, **options) for run in runs]
 
-        for i, entry in zip(todo, trained(name, runs[0], fit, beat, checkpoint_dir)):
+        for i, entry in zip(todo, trained(name, runs[0], fit, beat, checkpoint_dir, kept)):
             cache.put(keys[i], entry)
             found[i] = (entry, None)
         discard(checkpoint_dir)  # the stored result answers from now on
@@ -217,7 +236,7 @@ def evaluate_program(
         report["rungs"] = report["seed_rungs"][0]
     else:
         for name in rungs:
-            entry, hit = train(name, rung_train)
+            entry, hit = train(name, rung_train, kept=Path(params_dir) / name if params_dir else None)
             if hit is None:
                 report["trained_rungs"].append(name)
             report["rungs"][name] = {**entry, "cache_hit": hit}

@@ -1,5 +1,6 @@
 """A rung's training state, saved with orbax every ``train.checkpoint_steps`` steps so that a rung whose worker
-dies resumes from its last save instead of from step 0, and ends with the losses of a run never interrupted.
+dies resumes from its last save instead of from step 0, and ends with the losses of a run never interrupted;
+and a trained rung's final model, kept for the user (``save_params`` / ``load_params``, further below).
 
 One directory holds one rung's latest save (an orbax CheckpointManager keeping one step): the arrays, i.e. the
 parameters, the optimizer state, the model's other state and the dropout key (PRNG keys as their key data), and
@@ -11,14 +12,20 @@ left by another training) is logged and training starts over.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jax
+from flax import nnx
+
+from openevolve_genesys.training.model import LanguageModel, build_model
+from openevolve_genesys.training.profiles import Rung, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +134,71 @@ def discard(directory: str | Path | None) -> None:
     """Delete a rung's checkpoint directory (nothing will resume it any more); None does nothing."""
     if directory is not None:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- a trained rung's final model, kept for the user ---------------------------------------------------------
+# One folder per rung: the model's state (orbax, ``state/``), what rebuilds the model (``model.json``) and the
+# program whose mixer it holds (``program.py``, after EVOLVE-BLOCK enforcement: what was trained).
+MODEL_FILE = "model.json"
+PROGRAM_FILE = "program.py"
+STATE_DIR = "state"
+
+
+@dataclass(frozen=True)
+class KeptModel:
+    """A rung's trained model as ``load_params`` rebuilds it."""
+
+    model: LanguageModel  # in evaluation mode by default: call it as model(tokens) -> logits [batch, seq, vocab]
+    rung: Rung
+    train: TrainConfig  # the rung's training config (its eval batches: batch_size, seq_len, eval_tokens, seed)
+    vocab_size: int
+    final_eval_loss: float  # as recorded when training ended
+    source: str  # the design's program
+
+
+def save_params(folder: str | os.PathLike, model: LanguageModel, rung: Rung, train: TrainConfig, vocab_size: int,
+                final_eval_loss: float, source: str) -> None:
+    """Write ``model``'s state and what rebuilds it to ``folder`` (replaced if it exists)."""
+    ocp = _orbax()
+    folder = Path(folder).absolute()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(folder / STATE_DIR, _key_data(nnx.state(model)))
+    checkpointer.wait_until_finished()
+    checkpointer.close()
+    (folder / PROGRAM_FILE).write_text(source)
+    meta = {"rung": dataclasses.asdict(rung), "train": dataclasses.asdict(train), "vocab_size": vocab_size,
+            "final_eval_loss": final_eval_loss}
+    # Written last: a folder with its model.json is complete.
+    (folder / MODEL_FILE).write_text(json.dumps(meta, indent=1))
+
+
+def load_params(folder: str | os.PathLike) -> KeptModel:
+    """The model a run kept in ``folder`` (``<run folder>/params/<design id>/<rung>/``), with its trained state.
+
+    This imports the design's ``program.py`` (evolved code runs in this process: load only runs you trust)."""
+    from openevolve_genesys.evaluation.program import ProgramError, import_source
+
+    folder = Path(folder)
+    if not (folder / MODEL_FILE).is_file():
+        raise FileNotFoundError(f"{folder} holds no kept model ({MODEL_FILE} is missing): pass a rung folder, "
+                                f"<run folder>/params/<design id>/<rung>")
+    meta = json.loads((folder / MODEL_FILE).read_text())
+    rung, train = Rung(**meta["rung"]), TrainConfig(**meta["train"])
+    source = (folder / PROGRAM_FILE).read_text()
+    try:
+        build_mixer = import_source(source, filename=str(folder / PROGRAM_FILE)).build_mixer
+    except (ProgramError, AttributeError) as err:
+        raise ValueError(f"{folder / PROGRAM_FILE} cannot rebuild the model's mixer: {err}") from None
+    model = build_model(meta["vocab_size"], rung.d_model, rung.n_layers, rung.n_heads, dropout=train.dropout,
+                        mixer=build_mixer, seed=train.seed)
+    like = nnx.state(model)
+    abstract = jax.tree.map(_orbax().utils.to_shape_dtype_struct, _key_data(like))
+    checkpointer = _orbax().StandardCheckpointer()
+    try:
+        restored = checkpointer.restore((folder / STATE_DIR).absolute(), abstract)
+    finally:
+        checkpointer.close()
+    nnx.update(model, _typed_keys(restored, like))
+    return KeptModel(model, rung, train, int(meta["vocab_size"]), float(meta["final_eval_loss"]), source)

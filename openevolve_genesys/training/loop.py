@@ -410,11 +410,12 @@ def train_rung(
     callback: Callable[[ChunkProgress], None] | None = None,
     programs: Programs | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
+    on_trained: Callable[[LanguageModel, RungResult], None] | None = None,
 ) -> RungResult:
     """Train one rung on ``data`` (a TokenData) and return its learning curve and losses. ``programs`` shares
     compiled chunks between calls: the same rung and mixer at another rate, seed or length compiles nothing.
     ``checkpoint_dir`` (this rung's own) saves the state every ``train.checkpoint_steps`` steps and resumes from
-    the save found there."""
+    the save found there. ``on_trained`` gets the trained model (its float32 master weights) and the result."""
     model = build_model(vocab_size, rung.d_model, rung.n_layers, rung.n_heads,
                         dropout=train.dropout, mixer=mixer, seed=train.seed)
     n_params, total_params = count_parameters(model)
@@ -422,8 +423,11 @@ def train_rung(
     compiles_before = programs.compiles
     trainer = RungTrainer(model, train, programs, shape=rung_shape(rung, vocab_size, mixer))
     del model
-    return train_runs(rung, data, [train], trainer, n_params=n_params, total_params=total_params,
-                      compiles_before=compiles_before, callback=callback, checkpoint_dir=checkpoint_dir)[0]
+    result = train_runs(rung, data, [train], trainer, n_params=n_params, total_params=total_params,
+                        compiles_before=compiles_before, callback=callback, checkpoint_dir=checkpoint_dir)[0]
+    if on_trained is not None:
+        on_trained(trainer.model(), result)
+    return result
 
 
 def rung_shape(rung: Rung, vocab_size: int, mixer: MixerFactory) -> tuple[Any, ...]:
