@@ -26,7 +26,7 @@ from openevolve_genesys.evaluation.noop import noop_message, probe_distance
 from openevolve_genesys.evaluation.program import ProgramError, load_program
 from openevolve_genesys.evaluation.sandbox import DesignInvalid
 from openevolve_genesys.evaluation.timing import Stopwatch
-from openevolve_genesys.evaluation.tuning import TuneSettings, TuneTrial, tune_rung
+from openevolve_genesys.evaluation.tuning import TuneSettings, TuneTrial, one_by_one, tune_rung
 from openevolve_genesys.evaluation.tuning import sweep as sweep_rates
 from openevolve_genesys.training.batched import train_rung_batched
 from openevolve_genesys.training.checkpoint import discard, save_params
@@ -34,6 +34,19 @@ from openevolve_genesys.training.loop import ChunkProgress, Programs, RungResult
 from openevolve_genesys.training.profiles import Rung, TrainConfig, get_profile
 from openevolve_genesys.training.profiles import rung_train as resolve_rung
 from openevolve_genesys.training.runtime import cache_root, enable_compilation_cache
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One run of a rung in a job: its result dict, or the check it failed."""
+
+    entry: dict[str, Any] | None  # None when the run failed
+    cache_hit: str | None = None  # "functional" when the fitness cache answered
+    check: str | None = None  # the failed check's kind
+    message: str = ""
+    seconds: float = 0.0  # its equal share of the wall time of the training it was part of (0 for a cache hit)
+    batch: int = 1  # runs trained side by side in that one program, itself included
+
 
 def evaluate_program(
     source: str,
@@ -57,8 +70,9 @@ def evaluate_program(
     """Check ``source`` and train it at ``rungs``; returns per-rung results (JSON) or raises DesignInvalid.
 
     ``sweep`` ({"settings": TuneSettings fields, "baseline_learning_rate"}) first sweeps the learning rate on
-    the cheap target (evaluation/tuning.py) and trains ``rungs`` at the winner; every trial and rung of one
-    shape shares one compiled program, the rate being a run-time argument. ``seed_source`` (a design attempt's
+    the cheap target (evaluation/tuning.py) and trains ``rungs`` at the winner; the rate being a run-time
+    argument, the plain grid's uncached rates train as one batched program (``tune.batched``), and trials one at
+    a time share one compiled program per shape with each other and the rung. ``seed_source`` (a design attempt's
     seed) screens the child before any training: within ``noop_tolerance`` of the seed's probe it is a no-op
     (evaluation/noop.py) and raises DesignInvalid of kind no_change. ``seeds`` (the baseline's other seeds)
     trains ``rungs`` at each of those seeds instead of the profile's, all seeds of a rung in one batched program,
@@ -115,10 +129,12 @@ def evaluate_program(
 
     def trained(name: str, train: TrainConfig, fit: Callable[[Callable[[ChunkProgress], None]], list[RungResult]],
                 beat: Mapping[str, Any], checkpoint_dir: Path | None = None,
-                kept: Path | None = None) -> list[dict[str, Any]]:
-        """The result dicts of ``fit(on_chunk)`` (rung ``name`` at ``train``, one run or several batched), each
-        checked to have learnt; a failure inside evolved code is the design's fault (and its checkpoint goes:
-        trained again, it would fail the same way)."""
+                kept: Path | None = None) -> list[_Run]:
+        """The runs of ``fit(on_chunk)`` (rung ``name`` at ``train``, one run or several batched), each checked
+        on its own to have learnt: a run that diverged or did not learn is a failed run beside the others (and
+        a kept model of it goes). A failure of the training as a whole inside evolved code (an exception, too
+        slow a step) is the design's fault and raises (its checkpoint goes: trained again, it would fail the
+        same way)."""
         on_cpu = jax.default_backend() == "cpu"  # see StepTimeGuard: CPU time is compared on a CPU only
         guard = StepTimeGuard((baseline_tokens_per_second or {}).get(name), train.batch_size * train.seq_len,
                               settings.max_step_time_ratio, after_steps=2 * train.chunk_steps,
@@ -130,11 +146,9 @@ def evaluate_program(
             heartbeat({"rung": progress.rung, "step": progress.step, "of": progress.total_steps,
                        "train_loss": progress.train_loss, "time": time.time(), **beat})
 
+        start = time.perf_counter()
         try:
             results = fit(on_chunk)
-            for result in results:
-                watch.rung(result)
-                check_learning(result, ladder.vocab_size, settings)
         except ProgramError as err:
             discard(checkpoint_dir)
             discard(kept)  # the model of a design that failed a check is no one's
@@ -146,7 +160,18 @@ def evaluate_program(
             discard(kept)
             raise DesignInvalid(f"training at rung {name} raised {type(err).__name__}: {err}",
                                 payload={"kind": "runtime", **report, "timing": watch.to_dict()}) from None
-        return [result.to_dict() for result in results]
+        share = (time.perf_counter() - start) / len(results)
+        runs = []
+        for result in results:
+            watch.rung(result)
+            try:
+                check_learning(result, ladder.vocab_size, settings)
+            except ProgramError as err:
+                discard(kept)  # only a single run keeps its model: it is this one
+                runs.append(_Run(None, check=err.kind, message=err.message, seconds=share))
+                continue
+            runs.append(_Run(result.to_dict(), seconds=share))
+        return runs
 
     def keep_model(folder: Path, rung: Rung, train: TrainConfig, model: Any, result: RungResult) -> None:
         # The result stands without its kept model: a failed save (a full disk) must not fail the design.
@@ -156,22 +181,24 @@ def evaluate_program(
             discard(folder)
             report["notes"].append(f"rung {rung.name}: its trained model was not kept ({type(err).__name__}: {err})")
 
-    def train(name: str, train: TrainConfig, trial: float | None = None, kept: Path | None = None
-              ) -> tuple[dict[str, Any], str | None]:
+    def train(name: str, train: TrainConfig, kept: Path | None = None) -> tuple[dict[str, Any], str | None]:
         """Rung ``name`` at ``train``: its result dict and whether the fitness cache answered it; a rung trained
         here keeps its final model in ``kept`` when given."""
-        return train_seeds(name, [train], {} if trial is None else {"trial_learning_rate": trial}, kept)[0]
+        (run,) = train_seeds(name, [train], {}, kept)
+        return run.entry, run.cache_hit
 
-    def train_seeds(name: str, trains: Sequence[TrainConfig], beat: Mapping[str, Any], kept: Path | None = None
-                    ) -> list[tuple[dict[str, Any], str | None]]:
-        """Rung ``name`` at each of ``trains`` (configs that differ in the seed only, or one config): each
-        one's result dict and whether the fitness cache answered it. Those the cache does not answer train
-        together as one batched program (training/batched.py); each is cached under its own config, with the
-        rung's own steps resolved (profiles.rung_train) before the key, the checkpoint and the training see it."""
+    def train_seeds(name: str, trains: Sequence[TrainConfig], beat: Mapping[str, Any], kept: Path | None = None,
+                    *, strict: bool = True) -> list[_Run]:
+        """Rung ``name`` at each of ``trains`` (configs that differ only in training/batched.py's BATCHABLE_FIELDS,
+        or one config): each one's run. Those the cache does not answer train together as one batched program;
+        each that learnt is cached under its own config, with the rung's own steps resolved (profiles.rung_train)
+        before the key, the checkpoint and the training see it. ``kept`` keeps a single run's final model.
+        ``strict``: a run that failed its checks raises DesignInvalid (once the others are cached); else it is
+        returned as a failed run, and so is every run of a training that failed as a whole."""
         trains = [resolve_rung(t, ladder.rung(name)) for t in trains]
         keys = [key_of(name, t) for t in trains]
-        found: list[tuple[dict[str, Any], str | None] | None] = [
-            None if (hit := cache.get(key)) is None else (hit, "functional") for key in keys]
+        found: list[_Run | None] = [None if (hit := cache.get(key)) is None else _Run(hit, "functional")
+                                    for key in keys]
         todo = [i for i, f in enumerate(found) if f is None]
         if not todo:
             return found
@@ -180,6 +207,7 @@ def evaluate_program(
                                                 programs=programs)
         # A long single run saves its state as it trains, so a lost worker's rerun resumes (batched seeds do not).
         checkpoint_dir = rung_checkpoint_dir(keys[todo[0]], runs[0]) if len(runs) == 1 else None
+        batch = [len(runs)]  # how many ran side by side: 1 after an out-of-memory fallback
 
         def fit(on_chunk: Callable[[ChunkProgress], None]) -> list[RungResult]:
             # Alone, a run reuses the single-run programs a sweep's trials compiled; together they share one
@@ -192,15 +220,27 @@ def evaluate_program(
                         raise
                     report["notes"].append(f"rung {name}: {len(runs)} runs batched ran out of memory "
                                            f"({type(err).__name__}); trained one at a time")
-            # Batched runs are the baseline's seeds, which are never kept.
+                    batch[0] = 1
+            # Batched runs (the baseline's seeds, a validation's, a sweep's rates) are never kept.
             keep = None if kept is None or len(runs) > 1 else partial(keep_model, kept, rung, runs[0])
             return [train_rung(rung, token_data, run, callback=on_chunk, checkpoint_dir=checkpoint_dir,
                                on_trained=keep, **options) for run in runs]
 
-        for i, entry in zip(todo, trained(name, runs[0], fit, beat, checkpoint_dir, kept)):
-            cache.put(keys[i], entry)
-            found[i] = (entry, None)
-        discard(checkpoint_dir)  # the stored result answers from now on
+        try:
+            done = trained(name, runs[0], fit, beat, checkpoint_dir, kept)
+        except DesignInvalid as err:
+            if strict:
+                raise
+            done = [_Run(None, check=err.payload.get("kind"), message=str(err)) for _ in runs]
+        for i, run in zip(todo, done):
+            run = dataclasses.replace(run, batch=batch[0])
+            if run.entry is not None:
+                cache.put(keys[i], run.entry)
+            found[i] = run
+        discard(checkpoint_dir)  # the stored result answers from now on; a failed run would fail the same way
+        failed = next((run for run in found if run.entry is None), None)
+        if strict and failed is not None:
+            raise DesignInvalid(failed.message, payload={"kind": failed.check, **report, "timing": watch.to_dict()})
         return found
 
     lr = ladder.train.learning_rate
@@ -208,18 +248,18 @@ def evaluate_program(
         tune = TuneSettings(**sweep["settings"])
         rung = tune_rung(ladder, tune)
 
-        def run_trial(rate: float, changes: Mapping[str, Any]) -> TuneTrial:
-            start = time.perf_counter()
-            config = dataclasses.replace(ladder.train, **changes, learning_rate=rate)
-            try:
-                entry, hit = train(rung, config, trial=rate)
-            except DesignInvalid as err:
-                return TuneTrial(rate, None, "invalid", time.perf_counter() - start, None, config.steps,
-                                 err.payload.get("kind"))
-            return TuneTrial(rate, float(entry["final_eval_loss"]), "ok", time.perf_counter() - start, hit,
-                             config.steps)
+        def run_rates(rates: Sequence[float], changes: Mapping[str, Any]) -> list[TuneTrial]:
+            """One trial per rate on the cheap target; several train as one batched program."""
+            configs = [dataclasses.replace(ladder.train, **changes, learning_rate=rate) for rate in rates]
+            runs = train_seeds(rung, configs, {"trial_learning_rates": list(rates)}, strict=False)
+            return [TuneTrial(rate, None if run.entry is None else float(run.entry["final_eval_loss"]),
+                              "ok" if run.entry is not None else "invalid", run.seconds, run.cache_hit, config.steps,
+                              run.check, batch=run.batch)
+                    for rate, config, run in zip(rates, configs, runs)]
 
-        swept = sweep_rates(ladder, tune, run_trial, baseline_learning_rate=sweep.get("baseline_learning_rate"))
+        # The plain grid as one batch; successive halving (and a grid without tune.batched) one trial at a time.
+        run_round = run_rates if tune.batches_grid else one_by_one(lambda rate, changes: run_rates([rate], changes)[0])
+        swept = sweep_rates(ladder, tune, run_round, baseline_learning_rate=sweep.get("baseline_learning_rate"))
         report["tune"] = swept.to_dict()
         lr = swept.best_learning_rate
     rung_train = dataclasses.replace(ladder.train, learning_rate=lr)
@@ -229,9 +269,9 @@ def evaluate_program(
         for name in rungs:
             results = train_seeds(name, [dataclasses.replace(rung_train, seed=s) for s in seeds],
                                   {"seeds": list(seeds)})
-            for by_seed, (entry, hit) in zip(report["seed_rungs"], results):
-                by_seed[name] = {**entry, "cache_hit": hit}
-            if any(hit is None for _, hit in results):
+            for by_seed, run in zip(report["seed_rungs"], results):
+                by_seed[name] = {**run.entry, "cache_hit": run.cache_hit}
+            if any(run.cache_hit is None for run in results):
                 report["trained_rungs"].append(name)
         report["rungs"] = report["seed_rungs"][0]
     else:

@@ -18,6 +18,9 @@ class TuneTrial:
     cache_hit: str | None  # "code" or "functional" when answered from the fitness cache
     steps: int = 0
     check: str | None = None  # the failed check's kind, when the outcome is not ok
+    # Trials trained side by side with it in one batched program, itself included (1: alone); its seconds are
+    # then an equal share of the batch's.
+    batch: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

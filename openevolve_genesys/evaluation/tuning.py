@@ -6,8 +6,16 @@ its own rate: a few trials at multiples of the profile's rate run on the smalles
 of the steps and of the evaluation slice; the rate with the lowest final eval loss is promoted to the
 real verification. By default the sweep runs inside the design's own sandboxed job, before its first rung
 (``evaluate_tuned``): the rate is a run-time argument of the compiled training chunk, so the whole sweep
-costs one process start-up and one compile per shape. Each trial is cached like any evaluation: the same
-source at the same cheap config is answered from the fitness cache.
+costs one process start-up. There the plain grid's rates that the cache does not answer train side by side as
+one batched program (``tune.batched``, training/batched.py), one at a time if the batch does not fit in memory.
+Each trial is cached like any evaluation: the same source at the same cheap config is answered from the
+fitness cache.
+
+Early stops. Trials one after another stop at the first failure another rate would not fix (a rate outside
+RATE_DEPENDENT): the later rates never train. A batched grid has no "later": its rates train at once, so a
+rate that diverges (or does not learn) is recorded as failed while the others' results stand, exactly as one
+by one, and a failure no rate would fix (an exception in the design's code, too slow a step) stops the whole
+batch, every rate of it recorded with that check and charged, since each of them started training.
 
 Trials have their own budget (``TuneBudget``), separate from the attempt budget.
 """
@@ -49,6 +57,10 @@ class TuneSettings:
     # Sweep and first rung in one sandboxed job (one start-up, one compile per shape for every rate); false:
     # every trial is its own job, as before (kept for the side-by-side benchmark).
     same_job: bool = True
+    # In the design's job, the plain grid's uncached rates train side by side as one batched (vmapped) program,
+    # one at a time if the batch does not fit in memory; false: one after another, sharing one program with the
+    # rung. Successive halving and same_job: false always train one trial at a time.
+    batched: bool = True
 
     def __post_init__(self) -> None:
         grid = tuple(self.grid) if isinstance(self.grid, (list, tuple)) else self.grid
@@ -86,6 +98,13 @@ class TuneSettings:
 
     def max_trials(self) -> int:
         return sum(n for _, n in self.rounds())
+
+    @property
+    def batches_grid(self) -> bool:
+        """Whether a sweep in the design's job trains its grid as one batch. Only the plain grid: successive
+        halving's rounds each hold another number of rates, so batching them would compile a program per round,
+        where trials one at a time share one program with each other and with the rung trained after them."""
+        return self.batched and len(self.rounds()) == 1 and len(self.grid) > 1
 
 
 class TuneBudget:
@@ -151,13 +170,35 @@ def trial_train(profile: "LadderProfile", settings: TuneSettings, fraction: floa
 
 
 TrialRunner = Callable[[float, Mapping[str, Any]], TuneTrial]  # (rate, TrainConfig changes) -> its trial
+# (rates, TrainConfig changes shared by them) -> their trials, in order; fewer when it stopped early
+RoundRunner = Callable[[Sequence[float], Mapping[str, Any]], list[TuneTrial]]
 
 
-def sweep(profile: "LadderProfile", settings: TuneSettings, run_trial: TrialRunner, *,
+def fatal(trial: TuneTrial) -> bool:
+    """A failed trial that another rate would not fix: the sweep stops at it."""
+    return trial.outcome != "ok" and trial.check not in RATE_DEPENDENT
+
+
+def one_by_one(run_trial: TrialRunner) -> RoundRunner:
+    """A round whose trials train one after another, stopping after the first ``fatal`` one."""
+
+    def run_round(rates: Sequence[float], train: Mapping[str, Any]) -> list[TuneTrial]:
+        trials: list[TuneTrial] = []
+        for lr in rates:
+            trials.append(run_trial(lr, train))
+            if fatal(trials[-1]):
+                break
+        return trials
+
+    return run_round
+
+
+def sweep(profile: "LadderProfile", settings: TuneSettings, run_round: RoundRunner, *,
           baseline_learning_rate: float | None = None) -> TuneResult:
-    """The sweep itself: ``settings.grid`` x the profile's rate on the cheap target, each trial trained by
-    ``run_trial``; the rate with the lowest final eval loss among the trials that trained wins. The same
-    choice runs in the parent (a sandboxed job per trial) and inside one sandboxed job (``job.py``)."""
+    """The sweep itself: ``settings.grid`` x the profile's rate on the cheap target, each round's trials trained
+    by ``run_round`` (``one_by_one``, or all at once as a batch); the rate with the lowest final eval loss among
+    the trials that trained wins. The same choice runs in the parent (a sandboxed job per trial) and inside one
+    sandboxed job (``job.py``)."""
     start = time.perf_counter()
     base = profile.train.learning_rate
     rung = tune_rung(profile, settings)
@@ -172,15 +213,13 @@ def sweep(profile: "LadderProfile", settings: TuneSettings, run_trial: TrialRunn
     best: TuneTrial | None = None
     for fraction, _ in settings.rounds():
         train = trial_train(profile, settings, fraction)
-        scored: list[TuneTrial] = []
-        for lr in candidates:
-            trial = run_trial(lr, train)
-            trials.append(trial)
-            if trial.outcome == "ok":
-                scored.append(trial)
-            elif trial.check not in RATE_DEPENDENT:
-                return result(fallback, trials, False, f"stopped at the trial at {lr:.3g}: {trial.outcome} "
-                              f"({trial.check}), which another rate would not fix; {fallen_back}")
+        done = run_round(candidates, train)
+        trials.extend(done)
+        stop = next((t for t in done if fatal(t)), None)
+        if stop is not None:
+            return result(fallback, trials, False, f"stopped at the trial at {stop.learning_rate:.3g}: "
+                          f"{stop.outcome} ({stop.check}), which another rate would not fix; {fallen_back}")
+        scored = [t for t in done if t.outcome == "ok"]
         if not scored:
             break
         scored.sort(key=lambda t: t.loss)
@@ -232,7 +271,8 @@ def tune_learning_rate(evaluator: Any, source: str, settings: TuneSettings, *, e
 
     outcome: TuneResult | None = None
     try:
-        outcome = sweep(evaluator.profile, settings, run_trial, baseline_learning_rate=baseline_learning_rate)
+        outcome = sweep(evaluator.profile, settings, one_by_one(run_trial),
+                        baseline_learning_rate=baseline_learning_rate)
         return outcome
     finally:
         if budget is not None:
@@ -242,9 +282,10 @@ def tune_learning_rate(evaluator: Any, source: str, settings: TuneSettings, *, e
 def evaluate_tuned(runner: _Evaluates, profile: "LadderProfile", source: str, rungs: Sequence[str],
                    settings: TuneSettings, *, budget: TuneBudget | None = None,
                    baseline_learning_rate: float | None = None, **options: Any) -> Evaluation:
-    """Sweep and train ``rungs`` at the winning rate in one sandboxed job (``tune.same_job``): one start-up,
-    and one compile per rung shape serves every trial. The result's ``tune`` holds the sweep; when the
-    budget refuses it, the design trains at the fallback rate with an untuned ``tune``."""
+    """Sweep and train ``rungs`` at the winning rate in one sandboxed job (``tune.same_job``): one start-up;
+    the plain grid's uncached rates train as one batched program (``tune.batched``), else one compile per rung
+    shape serves every trial. The result's ``tune`` holds the sweep; when the budget refuses it, the design
+    trains at the fallback rate with an untuned ``tune``."""
     no = refused(profile, settings, budget, baseline_learning_rate) if budget is not None else None
     if no is not None:
         evaluation = runner.evaluate(source, rungs, learning_rate=no.best_learning_rate,

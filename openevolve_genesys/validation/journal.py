@@ -1,7 +1,8 @@
 """The validation's write-ahead log: one JSON line per finished (design, seed, rung) training.
 
 A line is fsynced before the next training starts, so an interrupted validation loses at most the
-training in flight; a rerun reads the journal and trains only what is missing. Lines are keyed by the
+trainings in flight (the seeds of one design and rung, which train together); a rerun reads the journal and
+trains only what is missing. Lines are keyed by the
 setup fingerprint (framework, profile, profile overrides, data) as well, so a rerun with another
 ``--profile`` never mistakes an old rung for a new one.
 """

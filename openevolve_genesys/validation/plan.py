@@ -18,7 +18,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from openevolve_genesys.evaluation.cache import config_hash
 from openevolve_genesys.evaluation.program import framework_path
@@ -57,8 +57,9 @@ class ValidationPlan:
     rungs: tuple[str, ...]  # smallest first
     setup: str  # fingerprint of framework, ladder and data: the journal's guard against mixing setups
     level: float = 0.95
-    # The framework file no longer holds the run's baseline code: the run's code is validated, but every
-    # design's evaluation also trains the current template once per seed (the evaluator's comparison).
+    # The framework file no longer holds the run's baseline code: the run's code is validated, but a design's
+    # evaluation also trains the current template on every rung at the first seed of its batch (the speeds its
+    # step-time check compares with).
     template_changed: bool = False
 
     @property
@@ -80,14 +81,28 @@ class ValidationPlan:
         return dataclasses.replace(self.settings, profile_overrides=overrides)
 
     def jobs(self) -> Iterator[TrainingJob]:
-        """Seed by seed, the baseline first: a design's evaluation then finds the baseline it is compared
-        with in the fitness cache instead of training it again."""
+        """Design by design, the baseline first (every rung at every seed): a design's evaluation then finds the
+        baseline it is compared with in the fitness cache instead of training it again. Within a design, rung by
+        rung, the seeds of a rung one after another: the runner trains them as one batch (``groups``)."""
         base_rate = self.learning_rate(self.run.baseline)
-        for seed in self.seeds:
-            for candidate in self.candidates:
-                for rung in self.rungs:
+        for candidate in self.candidates:
+            for rung in self.rungs:
+                for seed in self.seeds:
                     yield TrainingJob(candidate.id, candidate.code, self.learning_rate(candidate), base_rate,
                                       seed, rung)
+
+
+def groups(jobs: Iterable[TrainingJob]) -> Iterator[list[TrainingJob]]:
+    """``jobs`` cut into runs of consecutive jobs of one design, rung and rate: the seeds that train together."""
+    group: list[TrainingJob] = []
+    for job in jobs:
+        if group and (job.design_id, job.rung, job.learning_rate) != (group[0].design_id, group[0].rung,
+                                                                      group[0].learning_rate):
+            yield group
+            group = []
+        group.append(job)
+    if group:
+        yield group
 
 
 def make_plan(run_dir: str | Path, *, seeds: int = 3, top: int = 3, profile: str | None = None,

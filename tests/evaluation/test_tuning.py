@@ -197,8 +197,10 @@ def test_a_sweep_in_the_design_job_costs_one_start_up_and_one_compile_per_shape(
     tune = together.tune
     assert tune.tuned and tune.best_learning_rate == RATE and len(tune.trials) == 2 and budget.trained == 2
     assert together.metrics["learning_rate"] == RATE and together.rungs["r0"]["cache_hit"] is None
-    # Trials of 20 steps and the rung of 40 share one 20-step chunk program; the two evaluation slices differ.
-    assert together.artifacts["compiles"] == 3
+    # The two trials train as one batched program (its chunk and evaluation), the rung as a single run (its own
+    # chunk and evaluation): one batched compile serves the whole grid.
+    assert [t.batch for t in tune.trials] == [2, 2]
+    assert together.artifacts["compiles"] == 4
     timing = together.timing
     assert timing["train"] > 0 and timing["compile"] > 0 and timing["startup"] > 0
     assert sum(timing.values()) == pytest.approx(together.artifacts["seconds"], rel=0.03)

@@ -19,6 +19,7 @@ class FakeTrainer:
 
     def __init__(self, fail=None, stop_after=None):
         self.calls: list[TrainingJob] = []
+        self.groups: list[list[TrainingJob]] = []
         self.fail = fail or {}
         self.stop_after = stop_after
 
@@ -26,7 +27,11 @@ class FakeTrainer:
         self.plan = plan
         return self
 
-    def __call__(self, job: TrainingJob) -> TrainingResult:
+    def __call__(self, jobs: list[TrainingJob]) -> list[TrainingResult]:
+        self.groups.append(jobs)
+        return [self.train(job) for job in jobs]
+
+    def train(self, job: TrainingJob) -> TrainingResult:
         if self.stop_after is not None and len(self.calls) >= self.stop_after:
             raise KeyboardInterrupt  # Ctrl-C mid-validation
         self.calls.append(job)
@@ -47,7 +52,12 @@ def test_every_training_runs_once_and_a_rerun_trains_nothing(three_rung_run):
     trainer = FakeTrainer()
     summary, paths = validate(three_rung_run, seeds=3, top=2, trainer_factory=trainer.factory, progress=False)
     assert len(trainer.calls) == 3 * 3 * 3  # seeds x (baseline + 2 designs) x rungs
-    assert [j.design_id for j in trainer.calls[:4]] == ["baseline"] * 3 + ["steady"]  # baseline first per seed
+    assert [j.design_id for j in trainer.calls[:10]] == ["baseline"] * 9 + ["steady"]  # the baseline first
+    # One call per design and rung, with all its seeds: the trainer trains them as one batch.
+    assert [(g[0].design_id, g[0].rung, [j.seed for j in g]) for g in trainer.groups[:4]] == [
+        ("baseline", "r0", [1, 2, 3]), ("baseline", "r1", [1, 2, 3]), ("baseline", "r2", [1, 2, 3]),
+        ("steady", "r0", [1, 2, 3])]
+    assert len(trainer.groups) == 3 * 3
     assert {j.seed for j in trainer.calls} == {1, 2, 3}  # the run trained at seed 0: fresh seeds only
     rates = {j.design_id: j.learning_rate for j in trainer.calls}
     assert rates == {"baseline": 0.02, "steady": 0.015, "lucky": 0.01}  # tuned, tuned, the profile's
@@ -77,10 +87,11 @@ def test_the_verdicts_follow_the_true_effects(three_rung_run):
 def test_an_interrupted_validation_resumes_where_it_stopped(three_rung_run):
     with pytest.raises(KeyboardInterrupt):
         validate(three_rung_run, seeds=2, top=1, trainer_factory=FakeTrainer(stop_after=5).factory, progress=False)
-    assert len(journal_lines(three_rung_run)) == 5
+    # Two groups of two seeds were journaled; the third was in flight (one seed done) and is lost whole.
+    assert len(journal_lines(three_rung_run)) == 4
     rest = FakeTrainer()
     summary, _ = validate(three_rung_run, seeds=2, top=1, trainer_factory=rest.factory, progress=False)
-    assert len(rest.calls) == 2 * 2 * 3 - 5 and summary["trainings"]["from_journal"] == 5 and summary["complete"]
+    assert len(rest.calls) == 2 * 2 * 3 - 4 and summary["trainings"]["from_journal"] == 4 and summary["complete"]
 
 
 def test_a_line_torn_by_a_crash_is_trained_again(three_rung_run):
