@@ -1,18 +1,23 @@
-"""Evaluation efficiency: seconds per design attempt with tune mode on, the old path against the new, in one run.
+"""Evaluation efficiency: seconds per design attempt with tune mode on, three ways of running it, in one run.
 
     python experiments/benchmarks/eval_efficiency.py --designs 3
+    python experiments/benchmarks/eval_efficiency.py --designs 3 --paths sequential,batched   # the batched grid only
 
 An attempt here is what a design costs before it is charged: the learning-rate sweep (the config's
 ``genesys.tune``: 3 rates on the cheap target) and the first rung at the winning rate. The old path runs
 every trial and the rung as its own sandboxed job (``tune.same_job: false``: one start-up and one compile
 per trial, and no persistent compile cache, which the previous release's baked-in rates could not hit
-within an attempt); the new path runs them in one job whose trials and rung share one compiled program per
-shape, with the persistent cache on.
+within an attempt); the sequential path runs them in one job whose trials, one after another, and rung share
+one compiled program per shape (``tune.batched: false``), with the persistent cache on; the batched path is
+the same job with the grid's rates trained side by side as one vmapped program (``tune.batched: true``, the
+default), then the rung alone.
 Each path gets a fresh cache directory (fitness results, compiled programs) and the same designs (the
-template with its attention temperature scaled), so neither answers the other's work; both compare with
-one baseline trained beforehand. The ladder is the smoke profile cut to its first rung, which is all an
-attempt trains. Printed: seconds per attempt, the training share of the wall time, the ratios, and whether
-both paths chose the same rates and reached the same losses.
+template with its attention temperature scaled), so none answers another's work; all compare with one
+baseline trained beforehand. Design by design, the paths take turns, the first path of one design going last
+for the next, so that a change in the machine's load falls on every path alike. The ladder is the smoke
+profile cut to its first rung, which is all an attempt trains. Printed: seconds per attempt, the training
+share of the wall time, the ratios to the first path given (``--paths``) and of the batched path to the
+sequential one, and whether the paths chose the same rates and reached the same trial and rung losses.
 """
 
 from __future__ import annotations
@@ -55,42 +60,89 @@ def designs(template: str, count: int) -> list[str]:
     return [template.replace("math.sqrt(", f"{1 + 0.1 * (i + 1):.1f} * math.sqrt(", 1) for i in range(count)]
 
 
-def run_path(name: str, settings: Any, sources: list[str], baseline: Evaluation, cache: Path) -> dict[str, Any]:
-    os.environ["GENESYS_CACHE_DIR"] = str(cache / "root")
-    # The previous release baked each rate into its program, so its trials never shared a compiled program,
-    # not even through the persistent cache: the old path runs without it, which is what it got.
-    os.environ[CACHE_LIMIT_ENV] = "0" if name == "old" else str(DEFAULT_CACHE_MB)
-    evaluator = ScalingLawEvaluator(dataclasses.replace(settings, cache_path=str(cache / "fitness.sqlite")))
-    evaluator.adopt_baseline(baseline)
-    evaluator.data_fingerprint()  # the token stream is prepared before the clock starts, for both paths
-    recorder, tune = Recorder(evaluator), settings.tune
-    rows = []
-    start = time.perf_counter()
-    for source in sources:
+PATHS = ("old", "sequential", "batched")
+
+
+def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """Our seconds per attempt over theirs, and whether the two paths chose and measured alike, design by design."""
+    rows = list(zip(ours["designs"], theirs["designs"]))
+    return {"seconds_ratio": ours["per_attempt"] / theirs["per_attempt"],
+            "same_rates": [a["learning_rate"] == b["learning_rate"] for a, b in rows],
+            "max_relative_trial_loss_difference": max(largest_difference(a["trial_losses"], b["trial_losses"])
+                                                      for a, b in rows),
+            "max_relative_r0_loss_difference": max(largest_difference([a["r0_loss"]], [b["r0_loss"]])
+                                                   for a, b in rows)}
+
+
+class AttemptPath:
+    """One way of running an attempt, with its own caches and its own account of the jobs' seconds."""
+
+    def __init__(self, name: str, settings: Any, baseline: Evaluation, cache: Path):
+        self.name, self.cache = name, cache
+        tune = dataclasses.replace(settings.tune, same_job=name != "old", batched=name == "batched")
+        self.activate()
+        self.evaluator = ScalingLawEvaluator(dataclasses.replace(settings, cache_path=str(cache / "fitness.sqlite"),
+                                                                 tune=tune))
+        self.evaluator.adopt_baseline(baseline)
+        self.evaluator.data_fingerprint()  # the token stream is prepared before the clock starts, for every path
+        self.recorder, self.tune, self.rows, self.wall = Recorder(self.evaluator), tune, [], 0.0
+
+    def activate(self) -> None:
+        """This path's cache folders, read by the evaluator and its sandboxed children at every job."""
+        os.environ["GENESYS_CACHE_DIR"] = str(self.cache / "root")
+        # The previous release baked each rate into its program, so its trials never shared a compiled program,
+        # not even through the persistent cache: the old path runs without it, which is what it got.
+        os.environ[CACHE_LIMIT_ENV] = "0" if self.name == "old" else str(DEFAULT_CACHE_MB)
+
+    def attempt(self, source: str) -> None:
+        self.activate()
         t0 = time.perf_counter()
-        if name == "old":
-            sweep = tune_learning_rate(evaluator, source, tune, engine=recorder, budget=TuneBudget())
-            evaluation = recorder.evaluate(source, ["r0"], learning_rate=sweep.best_learning_rate)
+        if self.name == "old":
+            sweep = tune_learning_rate(self.evaluator, source, self.tune, engine=self.recorder, budget=TuneBudget())
+            evaluation = self.recorder.evaluate(source, ["r0"], learning_rate=sweep.best_learning_rate)
         else:
-            evaluation = evaluate_tuned(recorder, evaluator.profile, source, ["r0"], tune, budget=TuneBudget())
+            evaluation = evaluate_tuned(self.recorder, self.evaluator.profile, source, ["r0"], self.tune,
+                                        budget=TuneBudget())
             sweep = evaluation.tune
-        rows.append({"seconds": time.perf_counter() - t0, "learning_rate": sweep.best_learning_rate,
-                     "trial_losses": [t.loss for t in sweep.trials], "outcome": evaluation.outcome,
-                     "r0_loss": evaluation.rungs.get("r0", {}).get("final_eval_loss"),
-                     "compiles": evaluation.artifacts.get("compiles")})
-        print(f"{name}: design {len(rows)} {rows[-1]['seconds']:.1f} s, lr {sweep.best_learning_rate:.4g}, "
-              f"r0 loss {rows[-1]['r0_loss']}", flush=True)
-    wall = time.perf_counter() - start
-    return {"wall_seconds": wall, "per_attempt": wall / len(sources), "jobs": recorder.jobs,
-            "timing": recorder.timing, "train_share": recorder.timing.get("train", 0.0) / wall, "designs": rows}
+        seconds = time.perf_counter() - t0
+        self.wall += seconds
+        self.rows.append({"seconds": seconds, "learning_rate": sweep.best_learning_rate,
+                          "trial_losses": [t.loss for t in sweep.trials], "trial_batch": [t.batch for t in sweep.trials],
+                          "outcome": evaluation.outcome, "r0_loss": evaluation.rungs.get("r0", {}).get("final_eval_loss"),
+                          "compiles": evaluation.artifacts.get("compiles"), "load_average_1min": os.getloadavg()[0]})
+        print(f"{self.name}: design {len(self.rows)} {seconds:.1f} s, lr {sweep.best_learning_rate:.4g}, "
+              f"r0 loss {self.rows[-1]['r0_loss']}, compiles {self.rows[-1]['compiles']}, "
+              f"load {self.rows[-1]['load_average_1min']:.1f}", flush=True)
+
+    def summary(self) -> dict[str, Any]:
+        timing = self.recorder.timing
+        return {"wall_seconds": self.wall, "per_attempt": self.wall / len(self.rows), "jobs": self.recorder.jobs,
+                "timing": timing, "train_share": timing.get("train", 0.0) / self.wall, "designs": self.rows}
+
+
+def largest_difference(a: list[float | None], b: list[float | None]) -> float:
+    """The largest relative difference of two lists of losses (inf when one failed where the other did not)."""
+    worst = 0.0
+    for x, y in zip(a, b):
+        if x is None or y is None:
+            worst = worst if x is y else float("inf")
+        else:
+            worst = max(worst, abs(x - y) / abs(y))
+    return worst
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--framework", default="coefficient_dynamics")
     parser.add_argument("--designs", type=int, default=3)
+    parser.add_argument("--paths", default=",".join(PATHS),
+                        help=f"comma-separated, from {', '.join(PATHS)}; ratios are to the first (default: all three)")
     parser.add_argument("--out", default=str(ROOT / "experiments/benchmarks/results/eval_efficiency.json"))
     args = parser.parse_args()
+    names = [n.strip() for n in args.paths.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PATHS]
+    if unknown or len(set(names)) != len(names) or not names:
+        parser.error(f"--paths takes distinct names from {', '.join(PATHS)}, got {args.paths!r}")
 
     settings = load_run_config(ROOT / "configs" / f"{args.framework}.yaml").genesys.evaluator
     first = {"rungs": [{"name": "r0", "d_model": 32, "n_layers": 2, "n_heads": 2}]}  # smoke's first rung
@@ -101,23 +153,26 @@ def main() -> None:
     base = ScalingLawEvaluator(dataclasses.replace(settings, cache_path=str(work / "baseline" / "fitness.sqlite")))
     baseline = base.baseline()
     sources = designs(base.template, args.designs)
-    results = {name: run_path(name, settings, sources, baseline, work / name) for name in ("old", "new")}
-    old, new = results["old"], results["new"]
-    same_rates = [a["learning_rate"] == b["learning_rate"] for a, b in zip(old["designs"], new["designs"])]
-    loss_gap = max(abs(a["r0_loss"] - b["r0_loss"]) / abs(a["r0_loss"]) for a, b in zip(old["designs"], new["designs"])
-                   if a["r0_loss"] is not None and b["r0_loss"] is not None)
+    paths = [AttemptPath(name, settings, baseline, work / name) for name in names]
+    for i, source in enumerate(sources):
+        for path in paths[i % len(paths):] + paths[:i % len(paths)]:  # each design, another path goes first
+            path.attempt(source)
+    results = {path.name: path.summary() for path in paths}
     for name, r in results.items():
         phases = ", ".join(f"{k} {v:.0f} s" for k, v in r["timing"].items())
         print(f"{name}: {r['per_attempt']:.1f} s per attempt, {r['jobs']} jobs, training {r['train_share']:.0%} "
               f"of the wall time ({phases})")
-    print(f"new / old seconds per attempt: {new['per_attempt'] / old['per_attempt']:.2f} "
-          f"({old['per_attempt'] / new['per_attempt']:.1f}x faster); training share {old['train_share']:.2f} -> "
-          f"{new['train_share']:.2f}")
-    print(f"same rates chosen: {sum(same_rates)}/{len(same_rates)}; largest relative r0 loss difference {loss_gap:.1e}")
+    pairs = [(name, names[0]) for name in names[1:]]
+    if "sequential" in results and "batched" in results and ("batched", "sequential") not in pairs:
+        pairs.append(("batched", "sequential"))
+    comparisons = {f"{a}/{b}": compare(results[a], results[b]) for a, b in pairs}
+    for label, c in comparisons.items():
+        print(f"{label} seconds per attempt: {c['seconds_ratio']:.2f}; same rates chosen: "
+              f"{sum(c['same_rates'])}/{len(c['same_rates'])}; largest relative trial loss difference "
+              f"{c['max_relative_trial_loss_difference']:.1e}, r0 loss {c['max_relative_r0_loss_difference']:.1e}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"framework": args.framework, "designs": args.designs, **results,
-                                          "same_rates": same_rates, "max_relative_loss_difference": loss_gap},
-                                         indent=1))
+    Path(args.out).write_text(json.dumps({"framework": args.framework, "designs": args.designs, "paths": names,
+                                          "cpus": os.cpu_count(), **results, "comparisons": comparisons}, indent=1))
     print(f"saved {args.out}")
 
 

@@ -74,12 +74,13 @@ def evaluate_program(
     argument, the plain grid's uncached rates train as one batched program (``tune.batched``), and trials one at
     a time share one compiled program per shape with each other and the rung. ``seed_source`` (a design attempt's
     seed) screens the child before any training: within ``noop_tolerance`` of the seed's probe it is a no-op
-    (evaluation/noop.py) and raises DesignInvalid of kind no_change. ``seeds`` (the baseline's other seeds)
-    trains ``rungs`` at each of those seeds instead of the profile's, all seeds of a rung in one batched program,
-    and returns each seed's rungs under ``seed_rungs`` (in the order of ``seeds``; ``rungs`` is the first's);
-    every seed's rung is its own fitness cache entry, as when each seed was a job of its own. ``params_dir`` keeps
-    the final model of every rung of ``rungs`` this job trains (not tune trials) in ``params_dir/<rung>/``
-    (training/checkpoint.py: save_params); a rung the cache answers has none."""
+    (evaluation/noop.py) and raises DesignInvalid of kind no_change. ``seeds`` (the baseline's other seeds, a
+    validation's seeds) trains ``rungs`` at each of those seeds instead of the profile's, all seeds of a rung in
+    one batched program, and returns each seed's rungs under ``seed_rungs`` (in the order of ``seeds``; ``rungs`` is the first's);
+    every seed's rung is its own fitness cache entry, as when each seed was a job of its own (a seed that fails
+    its checks fails the job once the seeds that learnt are stored, so that a retry seed by seed trains only it).
+    ``params_dir`` keeps the final model of every rung of ``rungs`` this job trains (not tune trials) in
+    ``params_dir/<rung>/`` (training/checkpoint.py: save_params); a rung the cache answers has none."""
     watch = Stopwatch()
     enable_compilation_cache()
     settings = CheckSettings(**checks)

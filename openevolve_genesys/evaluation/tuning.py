@@ -11,7 +11,7 @@ one batched program (``tune.batched``, training/batched.py), one at a time if th
 Each trial is cached like any evaluation: the same source at the same cheap config is answered from the
 fitness cache.
 
-Early stops. Trials one after another stop at the first failure another rate would not fix (a rate outside
+Early stops. Trials one after another stop at the first failure another rate would not fix (a check outside
 RATE_DEPENDENT): the later rates never train. A batched grid has no "later": its rates train at once, so a
 rate that diverges (or does not learn) is recorded as failed while the others' results stand, exactly as one
 by one, and a failure no rate would fix (an exception in the design's code, too slow a step) stops the whole
@@ -77,6 +77,9 @@ class TuneSettings:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 < value <= 1:
                 raise ValueError(f"tune.{name} must be in (0, 1], got {value!r}")
+        for name in ("enabled", "halving", "same_job", "batched"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"tune.{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.budget, int) or self.budget < 0:
             raise ValueError(f"tune.budget must be a whole number >= 0 (0 = unlimited), got {self.budget!r}")
 

@@ -9,7 +9,9 @@ from broken_programs import TEMPLATE
 from openevolve_genesys.evaluation import job
 from openevolve_genesys.evaluation.checks import CheckSettings
 from openevolve_genesys.evaluation.results import TuneResult
+from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.evaluation.tuning import TuneBudget, TuneSettings
+from openevolve_genesys.strict import ConfigError
 
 RATE = 0.01
 TINY = {
@@ -122,6 +124,8 @@ def test_a_grid_that_does_not_fit_batched_trains_one_rate_at_a_time_to_the_same_
 
 
 def test_only_the_plain_grid_is_batched():
+    with pytest.raises(ConfigError, match=r"tune.batched must be true or false, got 'yes'"):
+        EvaluatorSettings.from_dict({"tune": {"batched": "yes"}})
     assert TuneSettings(grid=GRID).batches_grid
     assert not TuneSettings(grid=GRID, batched=False).batches_grid
     assert not TuneSettings(grid=(1.0,)).batches_grid

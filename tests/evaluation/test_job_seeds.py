@@ -8,6 +8,8 @@ import pytest
 from broken_programs import TEMPLATE
 from openevolve_genesys.evaluation import job
 from openevolve_genesys.evaluation.checks import CheckSettings
+from openevolve_genesys.evaluation.program import ProgramError
+from openevolve_genesys.evaluation.sandbox import DesignInvalid
 
 TINY = {
     "vocab_size": 512,
@@ -37,3 +39,22 @@ def test_seeds_that_do_not_fit_batched_train_one_at_a_time_to_the_same_results(t
     assert any("ran out of memory" in note and "one at a time" in note for note in alone["notes"])
     for ours, theirs in zip(alone["seed_rungs"], batched["seed_rungs"]):
         assert ours["r0"]["final_eval_loss"] == pytest.approx(theirs["r0"]["final_eval_loss"], rel=1e-5)
+
+
+def test_a_seed_that_fails_its_checks_fails_the_job_once_the_others_are_stored(tmp_path, monkeypatch):
+    real_check, checked = job.check_learning, []
+
+    def second_seed_explodes(result, *args, **kwargs):
+        checked.append(result)  # the runs are checked in the order of the seeds
+        if len(checked) == 2:
+            raise ProgramError("loss_exploded", "diverged on purpose")
+        real_check(result, *args, **kwargs)
+
+    monkeypatch.setattr(job, "check_learning", second_seed_explodes)
+    with pytest.raises(DesignInvalid, match="diverged on purpose") as failed:
+        run_seeds(tmp_path, "failing")
+    assert failed.value.payload["kind"] == "loss_exploded" and len(checked) == 2
+    monkeypatch.setattr(job, "check_learning", real_check)
+    # The seed that learnt was stored: run again, it is answered by the cache and only the other one trains.
+    again = run_seeds(tmp_path, "failing")
+    assert [by_seed["r0"]["cache_hit"] for by_seed in again["seed_rungs"]] == ["functional", None]
