@@ -259,7 +259,7 @@ def evaluate_program(
                     for rate, config, run in zip(rates, configs, runs)]
 
         # The plain grid as one batch; successive halving (and a grid without tune.batched) one trial at a time.
-        run_round = run_rates if tune.batches_grid else one_by_one(lambda rate, changes: run_rates([rate], changes)[0])
+        run_round = run_rates if tune.batches_grid(jax.default_backend()) else one_by_one(lambda rate, changes: run_rates([rate], changes)[0])
         swept = sweep_rates(ladder, tune, run_round, baseline_learning_rate=sweep.get("baseline_learning_rate"))
         report["tune"] = swept.to_dict()
         lr = swept.best_learning_rate

@@ -26,7 +26,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol, Sequence
 
 from openevolve_genesys.evaluation.results import Evaluation, TuneResult, TuneTrial
 from openevolve_genesys.strict import build
@@ -59,8 +59,10 @@ class TuneSettings:
     same_job: bool = True
     # In the design's job, the plain grid's uncached rates train side by side as one batched (vmapped) program,
     # one at a time if the batch does not fit in memory; false: one after another, sharing one program with the
-    # rung. Successive halving and same_job: false always train one trial at a time.
-    batched: bool = True
+    # rung. "auto": batched on an accelerator, one after another on a CPU, where the batch was measured 1.27x
+    # slower per attempt (its program compiles beside the rung's and one run already fills the cores).
+    # Successive halving and same_job: false always train one trial at a time.
+    batched: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         grid = tuple(self.grid) if isinstance(self.grid, (list, tuple)) else self.grid
@@ -77,9 +79,12 @@ class TuneSettings:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 < value <= 1:
                 raise ValueError(f"tune.{name} must be in (0, 1], got {value!r}")
-        for name in ("enabled", "halving", "same_job", "batched"):
+        for name in ("enabled", "halving", "same_job"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"tune.{name} must be true or false, got {getattr(self, name)!r}")
+        if not (isinstance(self.batched, bool) or self.batched == "auto"):
+            raise ValueError(f"tune.batched must be true, false or auto (batched on an accelerator only), "
+                             f"got {self.batched!r}")
         if not isinstance(self.budget, int) or self.budget < 0:
             raise ValueError(f"tune.budget must be a whole number >= 0 (0 = unlimited), got {self.budget!r}")
 
@@ -102,12 +107,13 @@ class TuneSettings:
     def max_trials(self) -> int:
         return sum(n for _, n in self.rounds())
 
-    @property
-    def batches_grid(self) -> bool:
-        """Whether a sweep in the design's job trains its grid as one batch. Only the plain grid: successive
-        halving's rounds each hold another number of rates, so batching them would compile a program per round,
-        where trials one at a time share one program with each other and with the rung trained after them."""
-        return self.batched and len(self.rounds()) == 1 and len(self.grid) > 1
+    def batches_grid(self, backend: str) -> bool:
+        """Whether a sweep in the design's job on ``backend`` (JAX's: "cpu", "gpu", "tpu") trains its grid as one
+        batch. Only the plain grid: successive halving's rounds each hold another number of rates, so batching
+        them would compile a program per round, where trials one at a time share one program with each other and
+        with the rung trained after them."""
+        wanted = backend != "cpu" if self.batched == "auto" else self.batched
+        return wanted and len(self.rounds()) == 1 and len(self.grid) > 1
 
 
 class TuneBudget:

@@ -124,10 +124,12 @@ def test_a_grid_that_does_not_fit_batched_trains_one_rate_at_a_time_to_the_same_
 
 
 def test_only_the_plain_grid_is_batched():
-    with pytest.raises(ConfigError, match=r"tune.batched must be true or false, got 'yes'"):
+    with pytest.raises(ConfigError, match=r"tune.batched must be true, false or auto \(batched on an accelerator only\), got 'yes'"):
         EvaluatorSettings.from_dict({"tune": {"batched": "yes"}})
-    assert TuneSettings(grid=GRID).batches_grid
-    assert not TuneSettings(grid=GRID, batched=False).batches_grid
-    assert not TuneSettings(grid=(1.0,)).batches_grid
+    assert TuneSettings(grid=GRID, batched=True).batches_grid("cpu")
+    # auto (the default): batched on an accelerator, one at a time on a CPU, where the batch measured slower
+    assert TuneSettings(grid=GRID).batches_grid("gpu") and not TuneSettings(grid=GRID).batches_grid("cpu")
+    assert not TuneSettings(grid=GRID, batched=False).batches_grid("gpu")
+    assert not TuneSettings(grid=(1.0,), batched=True).batches_grid("gpu")
     # Successive halving's rounds hold 5, 3 and 2 rates: batched, each round would compile its own program.
-    assert not TuneSettings(grid=(0.25, 0.5, 1.0, 2.0, 4.0), halving=True).batches_grid
+    assert not TuneSettings(grid=(0.25, 0.5, 1.0, 2.0, 4.0), halving=True, batched=True).batches_grid("gpu")
