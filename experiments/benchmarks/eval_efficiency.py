@@ -76,7 +76,7 @@ def run_path(name: str, settings: Any, sources: list[str], baseline: Evaluation,
             sweep = evaluation.tune
         rows.append({"seconds": time.perf_counter() - t0, "learning_rate": sweep.best_learning_rate,
                      "trial_losses": [t.loss for t in sweep.trials], "outcome": evaluation.outcome,
-                     "r0_loss": evaluation.rungs.get("r0", {}).get("final_eval_loss"),
+                     "r0_loss": evaluation.rungs["r0"].final_eval_loss if "r0" in evaluation.rungs else None,
                      "compiles": evaluation.artifacts.get("compiles")})
         print(f"{name}: design {len(rows)} {rows[-1]['seconds']:.1f} s, lr {sweep.best_learning_rate:.4g}, "
               f"r0 loss {rows[-1]['r0_loss']}", flush=True)

@@ -29,6 +29,7 @@ from openevolve_genesys.training.batched import train_rung_batched
 from openevolve_genesys.training.checkpoint import discard
 from openevolve_genesys.training.loop import ChunkProgress, Programs, RungResult, train_rung
 from openevolve_genesys.training.profiles import TrainConfig, get_profile
+from openevolve_genesys.training.rung_result import CacheHit
 from openevolve_genesys.training.runtime import cache_root, enable_compilation_cache
 
 def evaluate_program(
@@ -106,8 +107,8 @@ def evaluate_program(
                         config_hash(train.identity()))
 
     def trained(name: str, train: TrainConfig, fit: Callable[[Callable[[ChunkProgress], None]], list[RungResult]],
-                beat: Mapping[str, Any], checkpoint_dir: Path | None = None) -> list[dict[str, Any]]:
-        """The result dicts of ``fit(on_chunk)`` (rung ``name`` at ``train``, one run or several batched), each
+                beat: Mapping[str, Any], checkpoint_dir: Path | None = None) -> list[RungResult]:
+        """The results of ``fit(on_chunk)`` (rung ``name`` at ``train``, one run or several batched), each
         checked to have learnt; a failure inside evolved code is the design's fault (and its checkpoint goes:
         trained again, it would fail the same way)."""
         guard = StepTimeGuard((baseline_tokens_per_second or {}).get(name), train.batch_size * train.seq_len,
@@ -132,20 +133,21 @@ def evaluate_program(
             discard(checkpoint_dir)
             raise DesignInvalid(f"training at rung {name} raised {type(err).__name__}: {err}",
                                 payload={"kind": "runtime", **report, "timing": watch.to_dict()}) from None
-        return [result.to_dict() for result in results]
+        return results
 
-    def train(name: str, train: TrainConfig, trial: float | None = None) -> tuple[dict[str, Any], str | None]:
-        """Rung ``name`` at ``train``: its result dict and whether the fitness cache answered it."""
+    def train(name: str, train: TrainConfig, trial: float | None = None) -> tuple[RungResult, CacheHit | None]:
+        """Rung ``name`` at ``train``: its result and whether the fitness cache answered it."""
         return train_seeds(name, [train], {} if trial is None else {"trial_learning_rate": trial})[0]
 
     def train_seeds(name: str, trains: Sequence[TrainConfig], beat: Mapping[str, Any]
-                    ) -> list[tuple[dict[str, Any], str | None]]:
+                    ) -> list[tuple[RungResult, CacheHit | None]]:
         """Rung ``name`` at each of ``trains`` (configs that differ in the seed only, or one config): each
-        one's result dict and whether the fitness cache answered it. Those the cache does not answer train
+        one's result and whether the fitness cache answered it. Those the cache does not answer train
         together as one batched program (training/batched.py); each is cached under its own config."""
         keys = [key_of(name, t) for t in trains]
-        found: list[tuple[dict[str, Any], str | None] | None] = [
-            None if (hit := cache.get(key)) is None else (hit, "functional") for key in keys]
+        found: list[tuple[RungResult, CacheHit | None] | None] = [
+            None if (hit := cache.get(key)) is None else (RungResult.from_dict(hit, name), "functional")
+            for key in keys]
         todo = [i for i, f in enumerate(found) if f is None]
         if not todo:
             return found
@@ -170,7 +172,7 @@ def evaluate_program(
                     for run in runs]
 
         for i, entry in zip(todo, trained(name, runs[0], fit, beat, checkpoint_dir)):
-            cache.put(keys[i], entry)
+            cache.put(keys[i], entry.measurement())
             found[i] = (entry, None)
         discard(checkpoint_dir)  # the stored result answers from now on
         return found
@@ -188,7 +190,7 @@ def evaluate_program(
             except DesignInvalid as err:
                 return TuneTrial(rate, None, "invalid", time.perf_counter() - start, None, config.steps,
                                  err.payload.get("kind"))
-            return TuneTrial(rate, float(entry["final_eval_loss"]), "ok", time.perf_counter() - start, hit,
+            return TuneTrial(rate, float(entry.final_eval_loss), "ok", time.perf_counter() - start, hit,
                              config.steps)
 
         swept = sweep_rates(ladder, tune, run_trial, baseline_learning_rate=sweep.get("baseline_learning_rate"))
@@ -202,7 +204,7 @@ def evaluate_program(
             results = train_seeds(name, [dataclasses.replace(rung_train, seed=s) for s in seeds],
                                   {"seeds": list(seeds)})
             for by_seed, (entry, hit) in zip(report["seed_rungs"], results):
-                by_seed[name] = {**entry, "cache_hit": hit}
+                by_seed[name] = dataclasses.replace(entry, cache_hit=hit).to_dict()  # the pipe carries JSON
             if any(hit is None for _, hit in results):
                 report["trained_rungs"].append(name)
         report["rungs"] = report["seed_rungs"][0]
@@ -211,7 +213,7 @@ def evaluate_program(
             entry, hit = train(name, rung_train)
             if hit is None:
                 report["trained_rungs"].append(name)
-            report["rungs"][name] = {**entry, "cache_hit": hit}
+            report["rungs"][name] = dataclasses.replace(entry, cache_hit=hit).to_dict()
     report["compiles"] = programs.compiles
     report["timing"] = watch.to_dict()
     return report

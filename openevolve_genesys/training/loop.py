@@ -27,6 +27,7 @@ from flax import nnx
 from openevolve_genesys.training.loss import tied_cross_entropy
 from openevolve_genesys.training.model import CausalSelfAttention, LanguageModel, MixerFactory, build_model, count_parameters
 from openevolve_genesys.training.profiles import Rung, TrainConfig
+from openevolve_genesys.training.rung_result import RungResult  # re-exported: what train_rung returns
 
 
 @dataclass(frozen=True)
@@ -39,29 +40,6 @@ class ChunkProgress:
     train_loss: float
     eval_loss: float | None
     seconds: float
-
-
-@dataclass
-class RungResult:
-    rung: str
-    d_model: int
-    n_layers: int
-    n_heads: int
-    n_params: int  # non-embedding (Kaplan)
-    total_params: int
-    steps: int
-    final_eval_loss: float
-    best_eval_loss: float
-    curve: list[dict[str, float]] = field(default_factory=list)  # {"step", "train_loss", "eval_loss"}
-    tokens_per_second: float = 0.0
-    compile_seconds: float = 0.0
-    train_seconds: float = 0.0  # the chunks' and evaluations' wall time, compiles excluded
-    eval_seconds: float = 0.0  # of train_seconds, the evaluations'
-    compiles: int = 0  # programs this rung compiled (0 when a trainer of its shape compiled them before)
-    diverged: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def compute_dtype(train: TrainConfig) -> jnp.dtype:
