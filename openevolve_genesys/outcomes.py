@@ -50,10 +50,8 @@ Check = CheckKind | Literal["invalid", "timeout", "crashed"]  # the outcome when
 Failure = Literal[
     "llm_error",  # the LLM call failed (its class, stalled or infra or invalid, is the attempt's)
     "no_diff",  # the answer held no change that applied
-    "no_change",  # the answer leaves the seed unchanged
     "too_long",  # the child is over max_code_length
-    "outside_block", "evolve_block",  # the child edits outside the EVOLVE-BLOCK (policy reject), or broke it
-]
+] | CheckKind  # the parent's own reading of the child failed: no_change, outside_block, evolve_block, syntax
 AttemptClass = Literal[
     "ok",  # a result: charged
     "invalid",  # the design's fault: charged, never re-queued
@@ -64,7 +62,7 @@ AttemptClass = Literal[
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 REASONS: tuple[Reason, ...] = get_args(Reason)
 CHECK_KINDS: tuple[CheckKind, ...] = get_args(CheckKind)
-FAILURES: tuple[Failure, ...] = get_args(Failure)
+FAILURES: tuple[str, ...] = ("llm_error", "no_diff", "too_long", *CHECK_KINDS)
 ATTEMPT_CLASSES: tuple[AttemptClass, ...] = get_args(AttemptClass)
 CHARGED: frozenset[AttemptClass] = frozenset({"ok", "invalid"})
 

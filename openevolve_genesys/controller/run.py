@@ -270,7 +270,7 @@ class GenesysRun:
                  "tokens": job.usage.completion, "prompt_tokens": job.usage.prompt,
                  "tokens_estimated": job.usage.estimated,
                  "learning_rate": job.learning_rate, "tune": job.tune.to_dict() if job.tune else None,
-                 "outcome": evaluation.outcome if evaluation else job.failure,
+                 "outcome": evaluation.outcome if evaluation else None,  # no evaluation: the failure says why
                  "rungs": rungs_to_dict(evaluation.rungs) if evaluation else {}, "metrics": evaluation.metrics if evaluation else {},
                  "artifacts": short_artifacts(evaluation), "repairs": [r.to_dict() for r in job.repairs],
                  **event_times(evaluation), **self._retry_fate(job),
