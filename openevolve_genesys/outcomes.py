@@ -1,6 +1,6 @@
 """The one vocabulary of how a job ended, from the sandbox up to the attempt budget.
 
-Four fields, each with its own values, so that no value means two things (docs/architecture.md has the
+Five fields, each with its own values, so that no field mixes another's (docs/architecture.md has the
 table of who sets each field and whether the attempt is charged):
 
 - ``Outcome`` (an Evaluation's and the sandbox's ``outcome``): how the evaluation ended;

@@ -1,7 +1,7 @@
 """One evolution run: the baseline, then design attempts and verifications interleaved on a worker pool.
 
-Read it top to bottom: set-up -> baseline -> the loop (choose a job, run it in a worker thread, record
-its result) -> checkpoints and the best program. The worker threads only wait: each evaluation runs in
+Read it top to bottom: set-up -> baseline (controller/baseline.py) -> the loop (choose a job, run it in a
+worker thread, record its result as a history line) -> checkpoints and the best program. The worker threads only wait: each evaluation runs in
 its own sandboxed process, so a hung program is reaped by the sandbox's heartbeat limit and can never
 poison the next evaluation (both defects of OpenEvolve 0.4.0's process pool).
 
