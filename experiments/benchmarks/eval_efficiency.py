@@ -108,7 +108,7 @@ class AttemptPath:
         self.wall += seconds
         self.rows.append({"seconds": seconds, "learning_rate": sweep.best_learning_rate,
                           "trial_losses": [t.loss for t in sweep.trials], "trial_batch": [t.batch for t in sweep.trials],
-                          "outcome": evaluation.outcome, "r0_loss": evaluation.rungs.get("r0", {}).get("final_eval_loss"),
+                          "outcome": evaluation.outcome, "r0_loss": evaluation.rungs["r0"].final_eval_loss if "r0" in evaluation.rungs else None,
                           "compiles": evaluation.artifacts.get("compiles"), "load_average_1min": os.getloadavg()[0]})
         print(f"{self.name}: design {len(self.rows)} {seconds:.1f} s, lr {sweep.best_learning_rate:.4g}, "
               f"r0 loss {self.rows[-1]['r0_loss']}, compiles {self.rows[-1]['compiles']}, "

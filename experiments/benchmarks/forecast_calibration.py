@@ -47,6 +47,7 @@ from openevolve_genesys.mutations import identify  # noqa: E402
 from openevolve_genesys.mutations.catalogue import catalogue  # noqa: E402
 from openevolve_genesys.scaling.fit import NOISE_FLOOR  # noqa: E402
 from openevolve_genesys.training.profiles import get_profile  # noqa: E402
+from openevolve_genesys.training.rung_result import RungResult, rungs_from_dict  # noqa: E402
 
 FRAMEWORKS = ("coefficient_dynamics", "test_time_regression", "matrix_mixer")
 # Two ladders are one function when every rung agrees to this many nats: a cached twin agrees exactly, a
@@ -81,8 +82,8 @@ def swaps(framework: str, template: str, seed: int) -> Iterator[tuple[str, str]]
                 yield f"{unit}:{alternative.name}", replace_class(template, unit, alternative.text)
 
 
-def as_design(framework: str, name: str, rungs: dict[str, dict], seconds: float) -> Design:
-    kept = {r: {"n_params": float(v["n_params"]), "loss": float(v["final_eval_loss"])} for r, v in rungs.items()}
+def as_design(framework: str, name: str, rungs: dict[str, RungResult], seconds: float) -> Design:
+    kept = {r: {"n_params": float(v.n_params), "loss": float(v.final_eval_loss)} for r, v in rungs.items()}
     ladder = Ladder.of([v["n_params"] for v in kept.values()], [v["loss"] for v in kept.values()])
     return Design(framework, name, ladder, kept, seconds)
 
@@ -271,8 +272,9 @@ def main() -> None:
     if args.from_results:
         recorded = json.loads(Path(args.from_results).read_text())
         skipped = recorded.get("skipped", [])
-        designs = [as_design(r["framework"], r["name"], {k: {"n_params": v["n_params"], "final_eval_loss": v["loss"]}
-                                                          for k, v in r["rungs"].items()}, r["train_seconds"])
+        designs = [as_design(r["framework"], r["name"], rungs_from_dict(
+                       {k: {"n_params": v["n_params"], "final_eval_loss": v["loss"]} for k, v in r["rungs"].items()}),
+                             r["train_seconds"])
                    for r in recorded["designs"] if r["framework"] in args.frameworks]
     else:
         designs = [d for fw in args.frameworks for d in train_framework(fw, args.per_framework, args.seed,

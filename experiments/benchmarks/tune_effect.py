@@ -29,7 +29,7 @@ def ladder(evaluator: ScalingLawEvaluator, learning_rate: float) -> tuple[dict[s
     """Final eval loss per rung of the baseline at ``learning_rate``, and the seconds it took here."""
     start = time.perf_counter()
     evaluation = evaluator.baseline(learning_rate)
-    return {name: r["final_eval_loss"] for name, r in evaluation.rungs.items()}, time.perf_counter() - start
+    return {name: r.final_eval_loss for name, r in evaluation.rungs.items()}, time.perf_counter() - start
 
 
 def main() -> None:

@@ -71,7 +71,7 @@ def run_mode(warm: bool, framework: str, evaluations: int, first_seed: int, cach
             if evaluation.outcome != "ok":
                 raise SystemExit(f"evaluation {i} failed ({evaluation.outcome}): {evaluation.artifacts.get('message')}")
             rows.append({"seconds": seconds, "startup": evaluation.timing.get("startup", 0.0), "warm": warmth[-1],
-                         "loss": evaluation.rungs["r0"]["final_eval_loss"], "timing": evaluation.timing})
+                         "loss": evaluation.rungs["r0"].final_eval_loss, "timing": evaluation.timing})
             print(f"{'warm' if warm else 'cold'} {i}: {seconds:.2f} s, start-up {rows[-1]['startup']:.2f} s, "
                   f"child {'warm' if warmth[-1] else 'cold'}", flush=True)
     finally:

@@ -1,6 +1,6 @@
 """Attempt accounting: what an attempt's outcome says about the design, and what it costs the budget.
 
-Four classes. ``ok`` and ``invalid`` (the design's fault: a failed check, no usable diff, too slow) are
+Four classes (outcomes.AttemptClass). ``ok`` and ``invalid`` (the design's fault: a failed check, no usable diff, too slow) are
 real attempts and draw from the attempt budget (``max_iterations`` counts attempts, not submissions).
 ``stalled`` (the LLM or the training stopped making progress) and ``infra`` (endpoint unreachable, HTTP
 5xx/429, a killed or out-of-memory worker) say nothing about the design: the job is re-queued with the same
@@ -18,25 +18,12 @@ from openevolve_genesys.controller.cost import Price, Spend
 from openevolve_genesys.evaluation.evaluator import Evaluation
 from openevolve_genesys.evaluation.timing import add_timing
 from openevolve_genesys.llm.usage import TokenCount
-
-CLASSES = ("ok", "invalid", "stalled", "infra")
-CHARGED = frozenset({"ok", "invalid"})
-
-# Sandbox reasons (evaluation/sandbox.py) that are not the design's fault. A heartbeat that stops is a
-# stall whatever its cause: re-queued, and quarantined if it keeps happening (an infinite loop does).
-_STALL_REASONS = {"stall", "startup"}
-_INFRA_REASONS = {"memory", "signal", "protocol"}
+from openevolve_genesys.outcomes import ATTEMPT_CLASSES, CHARGED, AttemptClass, attempt_class
 
 
-def classify_evaluation(evaluation: Evaluation) -> str:
-    if evaluation.outcome == "ok":
-        return "ok"
-    reason = evaluation.metrics.get("reason", "")
-    if reason in _STALL_REASONS:
-        return "stalled"
-    if reason in _INFRA_REASONS or evaluation.outcome == "crashed":
-        return "infra"
-    return "invalid"  # a failed check, an exception, over the wall or CPU-time limit
+def classify_evaluation(evaluation: Evaluation) -> AttemptClass:
+    """The class of an attempt whose evaluation this is: its outcome and the sandbox's reason for it."""
+    return attempt_class(evaluation.outcome, evaluation.reason)
 
 
 @dataclass
@@ -57,7 +44,7 @@ class ModelStats:
     def to_dict(self, charge_all: bool = False, price: Price | None = None) -> dict[str, Any]:
         stalls = self.outcomes["stalled"]
         charged = self.submissions if charge_all else sum(self.outcomes[c] for c in CHARGED)
-        return {"submissions": self.submissions, "outcomes": {c: self.outcomes[c] for c in CLASSES},
+        return {"submissions": self.submissions, "outcomes": {c: self.outcomes[c] for c in ATTEMPT_CLASSES},
                 "charged": charged, "requeued": self.requeued,
                 "quarantined": self.quarantined, "stall_rate": stalls / self.submissions if self.submissions else 0.0,
                 "wasted_seconds": round(self.wasted_seconds, 2), "seconds": round(self.seconds, 2),
@@ -80,12 +67,12 @@ class Accounting:
         """Sum a job's phases (absent in histories older than time accounting) and its wait for the LLM."""
         add_timing(self.time, {**(timing or {}), **({"llm": llm_seconds} if llm_seconds else {})})
 
-    def record(self, model: str, outcome: str, *, seconds: float, tokens: TokenCount = TokenCount(),
+    def record(self, model: str, outcome: AttemptClass, *, seconds: float, tokens: TokenCount = TokenCount(),
                requeued: bool = False, quarantined: bool = False) -> None:
         stats = self.models.setdefault(model or "unknown", ModelStats())
         _count(stats, outcome, seconds, tokens, requeued, quarantined)
 
-    def record_verification(self, outcome: str, *, seconds: float, requeued: bool = False,
+    def record_verification(self, outcome: AttemptClass, *, seconds: float, requeued: bool = False,
                             quarantined: bool = False) -> None:
         _count(self.verification, outcome, seconds, TokenCount(), requeued, quarantined)
 
@@ -94,7 +81,7 @@ class Accounting:
         self.tuning["seconds"] += seconds
         self.tuning["designs"] += 1
 
-    def charges(self, attempt_class: str) -> bool:
+    def charges(self, attempt_class: AttemptClass) -> bool:
         """Whether an attempt of this class draws from the attempt budget (and is never re-queued)."""
         return self.charge_all or attempt_class in CHARGED
 
@@ -162,10 +149,11 @@ def time_line(time: dict[str, float]) -> str:
     return f"{parts} (training {share:.0%} of {total:.0f} s)"
 
 
-def _count(stats: ModelStats, outcome: str, seconds: float, tokens: TokenCount, requeued: bool,
+def _count(stats: ModelStats, outcome: AttemptClass, seconds: float, tokens: TokenCount, requeued: bool,
            quarantined: bool) -> None:
-    if outcome not in CLASSES:
-        raise ValueError(f"unknown attempt class {outcome!r}; classes: {CLASSES}")
+    if outcome not in ATTEMPT_CLASSES:
+        raise ValueError(f"unknown attempt class {outcome!r}; the classes are {', '.join(ATTEMPT_CLASSES)} "
+                         "(outcomes.AttemptClass)")
     stats.submissions += 1
     stats.outcomes[outcome] += 1
     stats.seconds += seconds

@@ -66,6 +66,15 @@ class Failure:
     llm: bool = True
 
 
+@dataclass(frozen=True)
+class Session:
+    """This process's part of the run, as the breaker's share trigger judges it (a resume starts a new one)."""
+
+    started: float  # time.monotonic() when the loop started
+    uncharged_seconds: float  # the accounting's uncharged seconds by then (earlier sessions' waste)
+    slots: int  # worker slots: jobs in flight at once
+
+
 @dataclass
 class CircuitBreaker:
     settings: BreakerSettings

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from openevolve_genesys.controller.accounting import classify_evaluation
 from openevolve_genesys.controller.answer import AnswerRules, child_from_answer, operator_name
@@ -29,6 +29,7 @@ from openevolve_genesys.evaluation.tuning import TuneResult
 from openevolve_genesys.prompts.repair import CheckFailure, RepairRequest, repair_prompt
 from openevolve_genesys.llm.streaming import LLMRequestRejected, StreamingLLM, classify_llm_error
 from openevolve_genesys.llm.usage import TokenCount
+from openevolve_genesys.outcomes import AttemptClass, Failure
 
 @dataclass
 class DesignAttempt:
@@ -43,7 +44,7 @@ class DesignAttempt:
     replies: list[Reply] = field(default_factory=list)  # every answer to the prompt with its tokens, in order
     operator: str = ""
     child_code: str | None = None
-    failure: str | None = None  # why no child was evaluated: llm_error, no_diff, no_change, outside_block
+    failure: Failure | None = None  # why no child was evaluated
     message: str = ""
     evaluation: Evaluation | None = None
     llm_seconds: float = 0.0
@@ -51,7 +52,7 @@ class DesignAttempt:
     usage: TokenCount = field(default_factory=TokenCount)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
-    attempt_class: str = ""  # ok, invalid, stalled or infra (controller/accounting.py)
+    attempt_class: AttemptClass | Literal[""] = ""  # "": not classed yet
     requeues: int = 0  # how many times this same seed and prompt were re-queued after a stall or infra fault
     tune: TuneResult | None = None  # the learning-rate sweep, in tune mode
     repairs: list[RepairRound] = field(default_factory=list)  # the repair rounds of a child that failed a check
@@ -158,7 +159,7 @@ def run_design_attempt(attempt: DesignAttempt, seed_code: str, llm: Any, llm_tim
 
 def _evaluate_child(attempt: DesignAttempt, code: str, seed_code: str, evaluator: ScalingLawEvaluator,
                     rungs: list[str], engine: Engine | None, tuner: Tuner | None,
-                    tuned: TunedEvaluate | None) -> tuple[Evaluation, str]:
+                    tuned: TunedEvaluate | None) -> tuple[Evaluation, AttemptClass]:
     """Tune (in tune mode) and evaluate ``code`` as the attempt's child; its evaluation and class. The seed's
     code goes with it, so the sandbox screens a child that computes what its seed does before any training.
 
@@ -179,7 +180,7 @@ def _evaluate_child(attempt: DesignAttempt, code: str, seed_code: str, evaluator
 
 def _repair(attempt: DesignAttempt, failure: CheckFailure, seed_code: str, llm: Any, llm_timeout: float,
             evaluator: ScalingLawEvaluator, rounds: int, rules: AnswerRules | None,
-            evaluate: Callable[[str], tuple[Evaluation, str]]) -> None:
+            evaluate: Callable[[str], tuple[Evaluation, AttemptClass]]) -> None:
     """Repair rounds with the attempt's own model; their tokens and LLM seconds are the attempt's."""
     rewrite = rules.rewrite if rules is not None else False
     # The model sees its own first answer: the repair continues that conversation.
@@ -228,7 +229,7 @@ class Verification:
     rung: str
     evaluation: Evaluation | None = None
     seconds: float = 0.0
-    attempt_class: str = ""
+    attempt_class: AttemptClass | Literal[""] = ""  # "": not classed yet
     requeues: int = 0
     learning_rate: float | None = None  # the design's tuned rate; None: the profile's
     seed: int = 0  # 0: a new rung at the run's seed; k > 0: a seed verification at the run's seed + k

@@ -21,6 +21,7 @@ from openevolve_genesys.evaluation.hashing import code_hash
 from openevolve_genesys.llm.usage import TokenCount
 from openevolve_genesys.selection.database import GenesysDatabase
 from openevolve_genesys.selection.records import DesignRecord, RungRecord
+from openevolve_genesys.training.rung_result import RungResult, rungs_from_dict
 
 log = logging.getLogger(__name__)
 BASELINE_ID = "baseline"
@@ -86,7 +87,7 @@ class RunLedger:
             id=event["id"], parent_id=event["seed_id"], code_hash=code_hash(event["code"]), iteration=event["attempt"],
             operator=_operator(event),
             outcome=event["outcome"], check=event["metrics"].get("check"),
-            rungs={name: _rung_record(name, r) for name, r in event["rungs"].items()},
+            rungs=_rung_records(event),
             feedback=_feedback(event), learning_rate=event.get("learning_rate"), tune=event.get("tune"),
         )
         program = Program(id=event["id"], code=event["code"], parent_id=event["seed_id"],
@@ -114,8 +115,7 @@ class RunLedger:
         if seed:
             self._fold_seed(record, event, seed)
         elif event["outcome"] == "ok":
-            for name, r in event["rungs"].items():
-                record.rungs[name] = _rung_record(name, r)
+            record.rungs.update(_rung_records(event))
         else:
             record.failed_rungs[event["rung"]] = event["outcome"]
         self.database.update_record(record)
@@ -134,12 +134,13 @@ class RunLedger:
             raise ValueError(f"seed verification of {record.id} at {rung}, seed {seed}: the design has no result at "
                              f"{rung} to add a seed to (a seed verification follows the rung's own)")
         baseline = self.database.records[BASELINE_ID].rungs.get(rung)
-        verified.add_seed_loss(seed, event["rungs"][rung]["final_eval_loss"], len(baseline.losses) if baseline else 0)
+        loss = RungResult.from_dict(event["rungs"][rung], rung).final_eval_loss
+        verified.add_seed_loss(seed, loss, len(baseline.losses) if baseline else 0)
 
     def _apply_baseline(self, event: dict) -> None:
         record = DesignRecord(id=BASELINE_ID, parent_id=None, code_hash=code_hash(event["code"]), iteration=0,
                               operator={"operator": "baseline"}, outcome="ok", check=None,
-                              rungs={name: _rung_record(name, r) for name, r in event["rungs"].items()},
+                              rungs=_rung_records(event),
                               feedback="", learning_rate=event.get("learning_rate"), tune=event.get("tune"))
         self._apply_tune(event)
         program = Program(id=BASELINE_ID, code=event["code"], iteration_found=0, metrics=_numeric(event["metrics"]))
@@ -173,6 +174,12 @@ def curve_text(record: DesignRecord) -> str:
     return f"eval loss by rung: {points}; utility {_fmt(record.utility)}, confidence {_fmt(record.confidence)}"
 
 
+def event_times(evaluation: Evaluation | None) -> dict[str, Any]:
+    """A history event's time accounting: the job's seconds by phase, and its training seconds (trials included)."""
+    timing = evaluation.timing if evaluation is not None else {}
+    return {"timing": timing, "train_seconds": timing.get("train", 0.0)}
+
+
 def short_artifacts(evaluation: Evaluation | None) -> dict:
     if evaluation is None:
         return {}
@@ -190,11 +197,12 @@ def _why_event(event: dict) -> str:
     return str(event.get("artifacts", {}).get("message", ""))
 
 
-def _rung_record(name: str, result: dict) -> RungRecord:
-    # A baseline's rungs carry its seeds' losses; a design's, and a baseline's from before seeds, do not.
-    return RungRecord(rung=name, n_params=result["n_params"], loss=result["final_eval_loss"],
-                      seconds=result.get("train_seconds", 0.0), cache_hit=result.get("cache_hit"),
-                      seed_losses=tuple(result.get("seed_losses") or ()))
+def _rung_records(event: Mapping[str, Any]) -> dict[str, RungRecord]:
+    """A history line's rungs (JSON) as the selector's records. A baseline's carry its seeds' losses; a
+    design's, and a baseline's from before seeds, do not."""
+    return {name: RungRecord(rung=name, n_params=r.n_params, loss=r.final_eval_loss, seconds=r.train_seconds,
+                             cache_hit=r.cache_hit, seed_losses=r.seed_losses)
+            for name, r in rungs_from_dict(event["rungs"]).items()}
 
 
 def _feedback(event: dict) -> str:

@@ -17,10 +17,11 @@ from typing import Any, Callable, Iterable, Mapping
 from openevolve_genesys.evaluation.evaluator import Evaluation
 from openevolve_genesys.evaluation.program import ProgramError
 from openevolve_genesys.llm.usage import TokenCount
+from openevolve_genesys.outcomes import CheckKind, charged
 from openevolve_genesys.prompts.repair import CheckFailure
 
 # Checks of the program itself, run before or while building the model: what a corrected text can fix.
-REPAIRABLE_CHECKS = frozenset({
+REPAIRABLE_CHECKS: frozenset[CheckKind] = frozenset({
     "syntax", "import", "evolve_block", "outside_block", "missing_mixer", "signature", "runtime", "shape",
     "dtype", "non_finite", "non_finite_grad", "causality", "param_count"})
 MESSAGE_CHARS = 1000  # of a check's message kept in the history line (the prompt gets all of it)
@@ -103,7 +104,7 @@ def repair(child: str, check: CheckFailure, rounds: int, ask: Ask, apply: Apply,
         child, rejected = candidate, None
         failure = check_failure(evaluation)
         if failure is None:
-            record("passed" if attempt_class in ("ok", "invalid") else attempt_class, attempt_class in ("ok", "invalid"))
+            record("passed" if charged(attempt_class) else attempt_class, charged(attempt_class))
             break
         record(failure.kind)
         check = failure

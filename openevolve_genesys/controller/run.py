@@ -1,7 +1,7 @@
 """One evolution run: the baseline, then design attempts and verifications interleaved on a worker pool.
 
-Read it top to bottom: set-up -> baseline -> the loop (choose a job, run it in a worker thread, record
-its result) -> checkpoints and the best program. The worker threads only wait: each evaluation runs in
+Read it top to bottom: set-up -> baseline (controller/baseline.py) -> the loop (choose a job, run it in a
+worker thread, record its result as a history line) -> checkpoints and the best program. The worker threads only wait: each evaluation runs in
 its own sandboxed process, so a hung program is reaped by the sandbox's heartbeat limit and can never
 poison the next evaluation (both defects of OpenEvolve 0.4.0's process pool).
 
@@ -21,7 +21,6 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,39 +29,33 @@ from tqdm import tqdm
 from openevolve_genesys.config import RunConfig
 from openevolve_genesys.strict import ConfigError
 from openevolve_genesys.controller.accounting import Accounting
+from openevolve_genesys.controller.baseline import BaselineJob, adopt_recorded_baseline, evaluate_baseline
 from openevolve_genesys.controller.answer import AnswerRules
-from openevolve_genesys.controller.breaker import CircuitBreaker
+from openevolve_genesys.controller.breaker import CircuitBreaker, Session
 from openevolve_genesys.controller.history import RunLog, write_json_atomic
 from openevolve_genesys.controller.jobs import (DesignAttempt, Verification, charge_if_hanging, run_design_attempt,
                                                 run_verification)
-from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_text, short_artifacts
+from openevolve_genesys.controller.ledger import BASELINE_ID, RunLedger, curve_text, event_times, short_artifacts
 from openevolve_genesys.controller.prompt_log import PromptLog, template_key
 from openevolve_genesys.controller.llm import llm_timeout, make_design_agent
 from openevolve_genesys.controller.params import KeptParams
 from openevolve_genesys.engine import make_engine
 from openevolve_genesys.report.noop import noop_summary
-from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator, with_seed_losses
+from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.program import block_classes
 from openevolve_genesys.evaluation.tuning import TuneBudget, TuneResult, evaluate_tuned, tune_learning_rate
 from openevolve_genesys.llm.streaming import LLMRequestRejected
-from openevolve_genesys.progress import LadderProgress, bar_with_logs, evolution_bar, show_evolution
+from openevolve_genesys.outcomes import charged
+from openevolve_genesys.progress import bar_with_logs, evolution_bar, show_evolution
 from openevolve_genesys.prompts.sampler import PromptRequest, PromptSampler, ReferenceDesign
 from openevolve_genesys.selection.budgets import rung_budgets, rung_usage
 from openevolve_genesys.selection.credit import OPERATORS_FILE, credit_table
 from openevolve_genesys.selection.database import GenesysDatabase
 from openevolve_genesys.selection.records import DesignRecord
 from openevolve_genesys.selection.selector import DesignChoice, GenesysSelector
+from openevolve_genesys.training.rung_result import rungs_to_dict
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Session:
-    """This process's part of the run, as the breaker's share trigger judges it (a resume starts a new one)."""
-
-    started: float  # time.monotonic() when the loop started
-    uncharged_seconds: float  # the accounting's uncharged seconds by then (earlier sessions' waste)
-    slots: int  # worker slots: jobs in flight at once
 
 
 class GenesysRun:
@@ -261,8 +254,9 @@ class GenesysRun:
             self._in_flight.discard((job.design_id, job.rung))
             # "seed" k > 0: a seed verification, trained at the run's seed + k and paired with baseline seed k.
             event = {"type": "verify", "design_id": job.design_id, "rung": job.rung, "seed": job.seed,
-                     "outcome": job.evaluation.outcome, "class": job.attempt_class, "rungs": job.evaluation.rungs,
-                     "metrics": job.evaluation.metrics, "seconds": job.seconds, **_times(job.evaluation),
+                     "outcome": job.evaluation.outcome, "class": job.attempt_class,
+                     "rungs": rungs_to_dict(job.evaluation.rungs),
+                     "metrics": job.evaluation.metrics, "seconds": job.seconds, **event_times(job.evaluation),
                      **self._retry_fate(job)}
             self.history.append(event)
             self.ledger.apply(event)
@@ -282,10 +276,10 @@ class GenesysRun:
                  "tokens": job.usage.completion, "prompt_tokens": job.usage.prompt,
                  "tokens_estimated": job.usage.estimated,
                  "learning_rate": job.learning_rate, "tune": job.tune.to_dict() if job.tune else None,
-                 "outcome": evaluation.outcome if evaluation else job.failure,
-                 "rungs": evaluation.rungs if evaluation else {}, "metrics": evaluation.metrics if evaluation else {},
+                 "outcome": evaluation.outcome if evaluation else None,  # no evaluation: the failure says why
+                 "rungs": rungs_to_dict(evaluation.rungs) if evaluation else {}, "metrics": evaluation.metrics if evaluation else {},
                  "artifacts": short_artifacts(evaluation), "repairs": [r.to_dict() for r in job.repairs],
-                 **_times(evaluation), **self._retry_fate(job),
+                 **event_times(evaluation), **self._retry_fate(job),
                  "prompt_log": PromptLog(template_key(self.answer_rules.rewrite), job.prompt["system"],
                                          job.prompt["user"], tuple(job.replies)).to_dict()}
         self.history.append(event)
@@ -302,7 +296,7 @@ class GenesysRun:
         """Feed the circuit breaker: a stalled or infra LLM call extends the streak, any answer ends it."""
         if job.response is not None:
             self.breaker.answered()
-        if job.failure == "llm_error" and job.attempt_class in ("stalled", "infra"):
+        if job.failure == "llm_error" and not charged(job.attempt_class):
             index = job.model_index or 0
             model = self.llm.models_cfg[index] if index < len(self.llm.models_cfg) else None
             self.breaker.failed(job.message, getattr(model, "name", job.model), getattr(model, "api_base", "") or "")
@@ -333,60 +327,11 @@ class GenesysRun:
         return {"requeues": job.requeues, "requeued": False, "quarantined": True}
 
     def _evaluate_baseline(self) -> None:
-        """The template at every rung; in tune mode at its own swept rate, which every comparison then uses."""
-        settings, code = self.tune_settings, self.evaluator.template
-        tune = self._tune(code) if settings.enabled and not settings.same_job else None
-        if tune is not None:
-            self.evaluator.set_baseline_learning_rate(tune.best_learning_rate)
-            log.info("baseline learning rate: %s", tune.note)
-        # Through the engine like every other evaluation: on the run's device, or on a Ray worker with a GPU
-        # rather than the head node. The evaluator then compares every design with this baseline.
-        with LadderProgress("baseline") as ladder:
-            if settings.enabled and settings.same_job:  # the sweep and the ladder in one job
-                evaluation = evaluate_tuned(self.engine, self.evaluator.profile, code, self.rungs, settings,
-                                            budget=self.tune_budget, on_heartbeat=ladder)
-                tune = evaluation.tune
-                if tune is not None:
-                    self.evaluator.set_baseline_learning_rate(tune.best_learning_rate)
-                    log.info("baseline learning rate: %s", tune.note)
-            else:
-                lr = self.evaluator.baseline_learning_rate
-                evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
-                                                  on_heartbeat=ladder)
-        lr = self.evaluator.baseline_learning_rate
-        self._check_baseline(evaluation, lr, [self.evaluator.profile.train.seed])
-        evaluation = with_seed_losses(evaluation, self._baseline_seeds(code, lr))
-        self.evaluator.adopt_baseline(evaluation)
-        event = {"type": "baseline", "id": BASELINE_ID, "code": code, "rungs": evaluation.rungs,
-                 "metrics": evaluation.metrics, "learning_rate": self.evaluator.baseline_learning_rate,
-                 "tune": tune.to_dict() if tune else None, **_times(evaluation)}
+        """The template at every rung and seed (controller/baseline.py), which every comparison then uses."""
+        event = evaluate_baseline(BaselineJob(self.evaluator, self.engine, self.rungs, self.tune_settings,
+                                              self.tune_budget, self.config.genesys.run.baseline_seeds))
         self.history.append(event)
         self.ledger.apply(event)
-
-    def _baseline_seeds(self, code: str, lr: float) -> list[Evaluation]:
-        """The template at the seeds after the run's (``genesys.baseline_seeds`` in all) on every rung, at the
-        baseline's rate, in one job through the engine whose every rung trains its seeds as one batched program;
-        a seed is a TrainConfig change, so the fitness cache keeps the seeds apart and the run's own seed is the
-        one every design trains at."""
-        first = self.evaluator.profile.train.seed
-        seeds = list(range(first + 1, first + self.config.genesys.run.baseline_seeds))
-        if not seeds:
-            return []
-        with LadderProgress(f"baseline seeds {', '.join(map(str, seeds))}") as ladder:
-            evaluation = self.engine.evaluate(code, self.rungs, learning_rate=lr, baseline_learning_rate=lr,
-                                              seeds=seeds, on_heartbeat=ladder)
-        self._check_baseline(evaluation, lr, seeds)
-        if len(evaluation.seeds) != len(seeds):  # an engine that dropped evaluate(seeds=...) would value one seed
-            raise RuntimeError(f"the engine returned {len(evaluation.seeds)} evaluation(s) for the baseline's seeds "
-                               f"{seeds}; it must pass evaluate(seeds=...) through to the evaluator")
-        return evaluation.seeds
-
-    def _check_baseline(self, evaluation: Evaluation, lr: float, seeds: list[int]) -> None:
-        if evaluation.outcome != "ok":
-            raise RuntimeError(f"the {self.evaluator.settings.framework} baseline failed to evaluate at learning "
-                               f"rate {lr:g}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} "
-                               f"({evaluation.outcome}): "
-                               f"{evaluation.artifacts.get('message')}")
 
     # -- state --------------------------------------------------------------------------------
     def _replay(self) -> bool:
@@ -396,10 +341,7 @@ class GenesysRun:
         for event in events:
             self.ledger.apply(event)
         # Designs were compared with the baseline at its recorded rate and seeds; new ones must be too.
-        self.evaluator.set_baseline_learning_rate(self.database.records[BASELINE_ID].learning_rate)
-        baseline = next(e for e in events if e["type"] == "baseline")
-        self.evaluator.adopt_baseline(Evaluation("ok", {**baseline["metrics"], "learning_rate": self.evaluator.
-                                                        baseline_learning_rate}, rungs=baseline["rungs"]))
+        adopt_recorded_baseline(self.evaluator, events, self.database.records[BASELINE_ID].learning_rate)
         self.tune_budget.trained = int(self.accounting.tuning["trials"])
         state_path = self.output / "state.json"
         if state_path.exists():
@@ -448,12 +390,6 @@ class GenesysRun:
         logging.shutdown()
         # Sandboxed children notice their parent is gone and stop themselves.
         os._exit(130)
-
-
-def _times(evaluation: Evaluation | None) -> dict[str, Any]:
-    """A history event's time accounting: the job's seconds by phase, and its training seconds (trials included)."""
-    timing = evaluation.timing if evaluation is not None else {}
-    return {"timing": timing, "train_seconds": timing.get("train", 0.0)}
 
 
 def _prune_checkpoints(folder: Path, keep: int) -> None:

@@ -87,8 +87,9 @@ class RayEngine:
                 self._ray.exceptions.ObjectLostError, self._ray.exceptions.RaySystemError) as err:
             # Out of retries: the cluster, not the design, failed. The budget layer re-queues it.
             message = f"Ray lost this evaluation after {self.settings.max_retries} re-submissions: {err}"
-            return Evaluation("crashed", {"combined_score": INVALID_SCORE, "outcome": "crashed", "check": "infra",
-                                          "reason": "signal"}, {"message": message})
+            # As the local sandbox reports a killed child: outcome crashed, reason signal, no check decided.
+            return Evaluation("crashed", {"combined_score": INVALID_SCORE, "outcome": "crashed", "check": "crashed",
+                                          "reason": "signal"}, {"message": message}, reason="signal")
 
     def shutdown(self) -> None:
         if self._started and self._ray.is_initialized():

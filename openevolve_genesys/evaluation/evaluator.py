@@ -32,6 +32,7 @@ from openevolve_genesys.evaluation.tuning import TuneSettings, tune_rung
 from openevolve_genesys.scaling.fit import fit_summary
 from openevolve_genesys.scaling.value import value_design
 from openevolve_genesys.training.profiles import LadderProfile, TrainConfig, get_profile, rung_train
+from openevolve_genesys.training.rung_result import CacheHit, RungResult, rungs_from_dict
 from openevolve_genesys.training.runtime import cache_root
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ class ScalingLawEvaluator:
             self._data_fingerprint = data.fingerprint
         return self._data_fingerprint
 
-    def _cached_by_code(self, source: str, names: list[str], train: TrainConfig) -> dict[str, dict] | None:
+    def _cached_by_code(self, source: str, names: list[str], train: TrainConfig) -> dict[str, RungResult] | None:
         try:
             fhash = self.cache.functional_hash_for(code_hash(source))
         except SyntaxError:
@@ -193,7 +194,7 @@ class ScalingLawEvaluator:
             hit = self.cache.get(CacheKey(fhash, self.profile.name, name, self.data_fingerprint(), train_hash))
             if hit is None:
                 return None
-            found[name] = {**hit, "cache_hit": "code"}
+            found[name] = dataclasses.replace(RungResult.from_dict(hit, name), cache_hit="code")
         return found
 
     def _run(self, source: str, names: list[str], changes: Mapping[str, Any], speeds: BaselineSpeeds | None,
@@ -234,8 +235,9 @@ class ScalingLawEvaluator:
             kind = payload.get("kind", result.outcome)
             log.info("evaluation %s (%s): %s", result.outcome, kind, result.message.splitlines()[0] if result.message else "")
             return Evaluation(result.outcome, {"combined_score": INVALID_SCORE, "outcome": result.outcome,
-                                               "check": kind, **_distance(noop)}, artifacts, tune=tune, timing=timing)
-        rungs = payload["rungs"]
+                                               "check": kind, "reason": result.reason, **_distance(noop)},
+                              artifacts, tune=tune, timing=timing, reason=result.reason)
+        rungs = rungs_from_dict(payload["rungs"])  # the pipe carries JSON
         metrics = {"outcome": "ok", "cache_hit": _cache_hit(rungs),
                    "functional_hash": payload.get("functional_hash"),
                    "data_fingerprint": payload.get("data_fingerprint"), **_distance(noop)}
@@ -243,15 +245,16 @@ class ScalingLawEvaluator:
         artifacts["trained_rungs"] = payload.get("trained_rungs", [])
         artifacts["compiles"] = payload.get("compiles")  # XLA programs the job compiled (trials included)
         artifacts["device"] = payload.get("device")  # what the child trained on, after the engine pinned it
-        evaluation = Evaluation("ok", metrics, artifacts, rungs, tune=tune, timing=timing)
+        evaluation = Evaluation("ok", metrics, artifacts, rungs, tune=tune, timing=timing, reason="ok")
         if seeds:
             # One job trained them all: each seed is credited an equal share of its seconds, so that summing the
             # seeds' timings (with_seed_losses) counts the job once.
             share = {phase: round(seconds / len(seeds), 3) for phase, seconds in timing.items()}
             evaluation.seeds = [
                 Evaluation("ok", {**metrics, "cache_hit": _cache_hit(by_seed)},
-                           {**artifacts, "learning_curves": _curve_summary(by_seed)}, by_seed, timing=dict(share))
-                for by_seed in payload["seed_rungs"]]
+                           {**artifacts, "learning_curves": _curve_summary(by_seed)}, by_seed, timing=dict(share),
+                           reason="ok")
+                for by_seed in map(rungs_from_dict, payload["seed_rungs"])]
         return evaluation
 
     def _writable_paths(self, params_dir: str | Path | None = None) -> list[Path]:
@@ -267,10 +270,10 @@ class ScalingLawEvaluator:
         return sorted(paths)
 
     # -- scoring ------------------------------------------------------------------------------
-    def _score(self, rungs: dict[str, dict], baseline_rungs: dict[str, dict]) -> dict[str, Any]:
+    def _score(self, rungs: dict[str, RungResult], baseline_rungs: dict[str, RungResult]) -> dict[str, Any]:
         n, loss = _points(rungs)
-        metrics: dict[str, Any] = {f"loss_{r['rung']}": r["final_eval_loss"] for r in rungs.values()}
-        metrics.update({f"n_params_{r['rung']}": r["n_params"] for r in rungs.values()})
+        metrics: dict[str, Any] = {f"loss_{r.rung}": r.final_eval_loss for r in rungs.values()}
+        metrics.update({f"n_params_{r.rung}": r.n_params for r in rungs.values()})
         metrics.update({k: v for k, v in fit_summary(n, loss).items() if v is None or isinstance(v, (int, float))})
         metrics["rungs_trained"] = len(n)
         # The one scoring function (scaling.value_design), which the selector's valuation calls too; here with
@@ -299,37 +302,36 @@ def _distance(noop: Mapping[str, Any] | None) -> dict[str, Any]:
     return {"probe_distance": noop.get("distance"), "probe_params_match": bool(noop.get("params_match"))}
 
 
-def _answered_by_code(rungs: dict[str, dict], data_fingerprint: str) -> Evaluation:
+def _answered_by_code(rungs: dict[str, RungResult], data_fingerprint: str) -> Evaluation:
     # No job ran: every phase took no time, and a history line says so like any other.
     return Evaluation("ok", {"outcome": "ok", "cache_hit": "code", "data_fingerprint": data_fingerprint},
                       {"notes": "answered from the cache"}, rungs, timing=job_timing({}, 0.0))
 
 
-def _cache_hit(rungs: dict[str, dict]) -> str | None:
-    hits = [r["cache_hit"] for r in rungs.values()]
+def _cache_hit(rungs: dict[str, RungResult]) -> CacheHit | None:
+    hits = [r.cache_hit for r in rungs.values()]
     return "functional" if hits and all(hits) else None
 
 
 def with_seed_losses(evaluation: Evaluation, seeds: Sequence[Evaluation]) -> Evaluation:
     """The baseline ``evaluation`` (its run's seed) with ``seeds`` (the next seeds, in order) folded in: every rung
     gets ``seed_losses`` (seed 0 first), which the valuation pairs seed by seed, and the timing is summed."""
-    rungs = {}
+    rungs: dict[str, RungResult] = {}
     for name, r in evaluation.rungs.items():
         missing = [i + 1 for i, e in enumerate(seeds) if name not in e.rungs]
         if missing:
             raise ValueError(f"seed(s) {missing} of the baseline have no rung {name!r}: train every seed on every rung")
-        losses = [float(r["final_eval_loss"])] + [float(e.rungs[name]["final_eval_loss"]) for e in seeds]
-        rungs[name] = {**r, "seed_losses": losses}
+        losses = (r.final_eval_loss, *(e.rungs[name].final_eval_loss for e in seeds))
+        rungs[name] = dataclasses.replace(r, seed_losses=losses)
     timing = dict(evaluation.timing)
     for e in seeds:
         add_timing(timing, e.timing)
     return dataclasses.replace(evaluation, rungs=rungs, timing=timing)
 
 
-def _ladder(rungs: dict[str, dict]) -> dict[str, tuple[float, list[float]]]:
+def _ladder(rungs: dict[str, RungResult]) -> dict[str, tuple[float, list[float]]]:
     """rung -> (N, losses by seed): a baseline's every seed (``with_seed_losses``), else the one trained."""
-    return {name: (float(r["n_params"]), [float(v) for v in r.get("seed_losses") or [r["final_eval_loss"]]])
-            for name, r in rungs.items()}
+    return {name: (float(r.n_params), list(r.losses)) for name, r in rungs.items()}
 
 
 @dataclass(frozen=True)
@@ -341,11 +343,11 @@ class BaselineSpeeds:
     cpu: dict[str, float]
 
     @classmethod
-    def of(cls, rungs: Mapping[str, Mapping[str, Any]]) -> "BaselineSpeeds":
+    def of(cls, rungs: Mapping[str, RungResult]) -> "BaselineSpeeds":
         # tokens_per_second x train_seconds is the tokens trained; over the CPU seconds, the CPU-time speed
-        cpu = {name: r["tokens_per_second"] * r["train_seconds"] / r["cpu_seconds"]
-               for name, r in rungs.items() if r.get("cpu_seconds", 0) > 0}
-        return cls({name: r["tokens_per_second"] for name, r in rungs.items()}, cpu)
+        cpu = {name: r.tokens_per_second * r.train_seconds / r.cpu_seconds
+               for name, r in rungs.items() if r.cpu_seconds > 0}
+        return cls({name: r.tokens_per_second for name, r in rungs.items()}, cpu)
 
 
 def _rate(value: float | None, default: float, name: str) -> float:
@@ -356,24 +358,24 @@ def _rate(value: float | None, default: float, name: str) -> float:
     return float(value)
 
 
-def _measured(rungs: dict[str, dict]) -> dict[str, Any]:
+def _measured(rungs: dict[str, RungResult]) -> dict[str, Any]:
     """A tune trial's metrics: its losses, and the largest rung's as a score (lower loss, higher score)."""
-    metrics: dict[str, Any] = {f"loss_{name}": r["final_eval_loss"] for name, r in rungs.items()}
-    largest = max(rungs.values(), key=lambda r: r["n_params"])
-    score = -largest["final_eval_loss"]
+    metrics: dict[str, Any] = {f"loss_{name}": r.final_eval_loss for name, r in rungs.items()}
+    largest = max(rungs.values(), key=lambda r: r.n_params)
+    score = -largest.final_eval_loss
     metrics["combined_score"] = float(score) if math.isfinite(score) else INVALID_SCORE
     return metrics
 
 
-def _points(rungs: dict[str, dict]) -> tuple[list[float], list[float]]:
-    ordered = sorted(rungs.values(), key=lambda r: r["n_params"])
-    return [r["n_params"] for r in ordered], [r["final_eval_loss"] for r in ordered]
+def _points(rungs: dict[str, RungResult]) -> tuple[list[float], list[float]]:
+    ordered = sorted(rungs.values(), key=lambda r: r.n_params)
+    return [r.n_params for r in ordered], [r.final_eval_loss for r in ordered]
 
 
-def _curve_summary(rungs: dict[str, dict]) -> str:
+def _curve_summary(rungs: dict[str, RungResult]) -> str:
     lines = []
     for name, r in rungs.items():
-        points = " ".join(f"{c['step']}:{c['eval_loss']:.3f}" for c in r.get("curve", []))
-        source = f" (cache: {r['cache_hit']})" if r.get("cache_hit") else ""
-        lines.append(f"{name} N={r['n_params']:,}: eval loss by step {points}{source}")
+        points = " ".join(f"{c['step']}:{c['eval_loss']:.3f}" for c in r.curve)
+        source = f" (cache: {r.cache_hit})" if r.cache_hit else ""
+        lines.append(f"{name} N={r.n_params:,}: eval loss by step {points}{source}")
     return "\n".join(lines)

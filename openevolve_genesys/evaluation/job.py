@@ -25,6 +25,7 @@ from openevolve_genesys.evaluation.hashing import code_hash, functional_probe
 from openevolve_genesys.evaluation.noop import noop_message, probe_distance
 from openevolve_genesys.evaluation.program import ProgramError, load_program
 from openevolve_genesys.evaluation.sandbox import DesignInvalid
+from openevolve_genesys.outcomes import Check
 from openevolve_genesys.evaluation.timing import Stopwatch
 from openevolve_genesys.evaluation.tuning import TuneSettings, TuneTrial, one_by_one, tune_rung
 from openevolve_genesys.evaluation.tuning import sweep as sweep_rates
@@ -33,16 +34,17 @@ from openevolve_genesys.training.checkpoint import discard, save_params
 from openevolve_genesys.training.loop import ChunkProgress, Programs, RungResult, train_rung
 from openevolve_genesys.training.profiles import Rung, TrainConfig, get_profile
 from openevolve_genesys.training.profiles import rung_train as resolve_rung
+from openevolve_genesys.training.rung_result import CacheHit
 from openevolve_genesys.training.runtime import cache_root, enable_compilation_cache
 
 
 @dataclasses.dataclass(frozen=True)
 class _Run:
-    """One run of a rung in a job: its result dict, or the check it failed."""
+    """One run of a rung in a job: its result, or the check it failed."""
 
-    entry: dict[str, Any] | None  # None when the run failed
-    cache_hit: str | None = None  # "functional" when the fitness cache answered
-    check: str | None = None  # the failed check's kind
+    entry: RungResult | None  # None when the run failed
+    cache_hit: CacheHit | None = None  # "functional" when the fitness cache answered
+    check: Check | None = None  # the failed check's kind
     message: str = ""
     seconds: float = 0.0  # its equal share of the wall time of the training it was part of (0 for a cache hit)
     batch: int = 1  # runs trained side by side in that one program, itself included
@@ -171,7 +173,7 @@ def evaluate_program(
                 discard(kept)  # only a single run keeps its model: it is this one
                 runs.append(_Run(None, check=err.kind, message=err.message, seconds=share))
                 continue
-            runs.append(_Run(result.to_dict(), seconds=share))
+            runs.append(_Run(result, seconds=share))
         return runs
 
     def keep_model(folder: Path, rung: Rung, train: TrainConfig, model: Any, result: RungResult) -> None:
@@ -182,8 +184,8 @@ def evaluate_program(
             discard(folder)
             report["notes"].append(f"rung {rung.name}: its trained model was not kept ({type(err).__name__}: {err})")
 
-    def train(name: str, train: TrainConfig, kept: Path | None = None) -> tuple[dict[str, Any], str | None]:
-        """Rung ``name`` at ``train``: its result dict and whether the fitness cache answered it; a rung trained
+    def train(name: str, train: TrainConfig, kept: Path | None = None) -> tuple[RungResult, CacheHit | None]:
+        """Rung ``name`` at ``train``: its result and whether the fitness cache answered it; a rung trained
         here keeps its final model in ``kept`` when given."""
         (run,) = train_seeds(name, [train], {}, kept)
         return run.entry, run.cache_hit
@@ -198,8 +200,8 @@ def evaluate_program(
         returned as a failed run, and so is every run of a training that failed as a whole."""
         trains = [resolve_rung(t, ladder.rung(name)) for t in trains]
         keys = [key_of(name, t) for t in trains]
-        found: list[_Run | None] = [None if (hit := cache.get(key)) is None else _Run(hit, "functional")
-                                    for key in keys]
+        found: list[_Run | None] = [None if (hit := cache.get(key)) is None
+                                    else _Run(RungResult.from_dict(hit, name), "functional") for key in keys]
         todo = [i for i, f in enumerate(found) if f is None]
         if not todo:
             return found
@@ -236,7 +238,7 @@ def evaluate_program(
         for i, run in zip(todo, done):
             run = dataclasses.replace(run, batch=batch[0])
             if run.entry is not None:
-                cache.put(keys[i], run.entry)
+                cache.put(keys[i], run.entry.measurement())
             found[i] = run
         discard(checkpoint_dir)  # the stored result answers from now on; a failed run would fail the same way
         failed = next((run for run in found if run.entry is None), None)
@@ -253,13 +255,14 @@ def evaluate_program(
             """One trial per rate on the cheap target; several train as one batched program."""
             configs = [dataclasses.replace(ladder.train, **changes, learning_rate=rate) for rate in rates]
             runs = train_seeds(rung, configs, {"trial_learning_rates": list(rates)}, strict=False)
-            return [TuneTrial(rate, None if run.entry is None else float(run.entry["final_eval_loss"]),
+            return [TuneTrial(rate, None if run.entry is None else float(run.entry.final_eval_loss),
                               "ok" if run.entry is not None else "invalid", run.seconds, run.cache_hit, config.steps,
                               run.check, batch=run.batch)
                     for rate, config, run in zip(rates, configs, runs)]
 
         # The plain grid as one batch; successive halving (and a grid without tune.batched) one trial at a time.
-        run_round = run_rates if tune.batches_grid(jax.default_backend()) else one_by_one(lambda rate, changes: run_rates([rate], changes)[0])
+        run_round = (run_rates if tune.batches_grid(jax.default_backend())
+                     else one_by_one(lambda rate, changes: run_rates([rate], changes)[0]))
         swept = sweep_rates(ladder, tune, run_round, baseline_learning_rate=sweep.get("baseline_learning_rate"))
         report["tune"] = swept.to_dict()
         lr = swept.best_learning_rate
@@ -271,7 +274,7 @@ def evaluate_program(
             results = train_seeds(name, [dataclasses.replace(rung_train, seed=s) for s in seeds],
                                   {"seeds": list(seeds)})
             for by_seed, run in zip(report["seed_rungs"], results):
-                by_seed[name] = {**run.entry, "cache_hit": run.cache_hit}
+                by_seed[name] = dataclasses.replace(run.entry, cache_hit=run.cache_hit).to_dict()  # the pipe carries JSON
             if any(run.cache_hit is None for run in results):
                 report["trained_rungs"].append(name)
         report["rungs"] = report["seed_rungs"][0]
@@ -280,7 +283,7 @@ def evaluate_program(
             entry, hit = train(name, rung_train, kept=Path(params_dir) / name if params_dir else None)
             if hit is None:
                 report["trained_rungs"].append(name)
-            report["rungs"][name] = {**entry, "cache_hit": hit}
+            report["rungs"][name] = dataclasses.replace(entry, cache_hit=hit).to_dict()
     report["compiles"] = programs.compiles
     report["timing"] = watch.to_dict()
     return report

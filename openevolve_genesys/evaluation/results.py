@@ -1,5 +1,8 @@
 """What an evaluation returns: its outcome, metrics and rung results, and the learning-rate sweep run with it.
 
+The outcome vocabulary (Outcome, Reason, Check) is openevolve_genesys/outcomes.py's; a rung result is
+training/rung_result.py's RungResult (re-exported here).
+
 Plain data shared by the evaluator, tune mode, the engines and the controller, kept apart from the code that
 produces it so that each of those imports the results without importing the others."""
 
@@ -8,16 +11,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+from openevolve_genesys.outcomes import Check, Outcome, Reason
+from openevolve_genesys.training.rung_result import CacheHit, RungResult
+
 
 @dataclass(frozen=True)
 class TuneTrial:
     learning_rate: float
     loss: float | None  # final eval loss at the tune rung; None when the trial failed
-    outcome: str  # the evaluation's outcome: ok, invalid, timeout, crashed
+    outcome: Outcome  # the trial's evaluation's
     seconds: float
-    cache_hit: str | None  # "code" or "functional" when answered from the fitness cache
+    cache_hit: CacheHit | None  # when answered from the fitness cache
     steps: int = 0
-    check: str | None = None  # the failed check's kind, when the outcome is not ok
+    check: Check | None = None  # when the outcome is not ok
     # Trials trained side by side with it in one batched program, itself included (1: alone); its seconds are
     # then an equal share of the batch's.
     batch: int = 1
@@ -56,10 +62,11 @@ class TuneResult:
 
 @dataclass
 class Evaluation:
-    outcome: str  # ok | invalid | timeout | crashed
-    metrics: dict[str, Any]
+    outcome: Outcome
+    metrics: dict[str, Any]  # what OpenEvolve and a history line see; a failure's ``check`` and ``reason`` too
     artifacts: dict[str, Any] = field(default_factory=dict)
-    rungs: dict[str, dict[str, Any]] = field(default_factory=dict)  # rung name -> RungResult dict
+    rungs: dict[str, RungResult] = field(default_factory=dict)  # by rung name (JSON: rung_result.rungs_to_dict)
     tune: TuneResult | None = None  # the learning-rate sweep run in the same job (``evaluate(tune=...)``)
     timing: dict[str, float] = field(default_factory=dict)  # where the job's seconds went (``job.Timing``)
     seeds: list["Evaluation"] = field(default_factory=list)  # ``evaluate(seeds=...)``: one per seed, of one job
+    reason: Reason | None = None  # the sandbox's finer cause; None when no job ran (a cache answer, a fake)

@@ -59,6 +59,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
+from openevolve_genesys.outcomes import Outcome, Reason
+
 _CHILD = Path(__file__).with_name("_sandbox_child.py")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
@@ -102,8 +104,8 @@ class SandboxLimits:
 
 @dataclass(frozen=True)
 class SandboxResult:
-    outcome: str  # "ok" | "invalid" | "timeout" | "crashed"
-    reason: str  # finer cause: ok, exception, design_invalid, exit, stall, wall, cpu, memory, signal, startup, protocol
+    outcome: Outcome
+    reason: Reason  # the outcome's finer cause
     value: Any  # the return value when ok, the DesignInvalid payload when invalid, else None
     message: str  # readable cause: exception and traceback tail, signal name, limit hit
     stdout: str

@@ -341,5 +341,5 @@ def _run_trial(runner: _Evaluates, source: str, rung: str, learning_rate: float,
     if evaluation.outcome != "ok":
         return TuneTrial(learning_rate, None, evaluation.outcome, seconds, None, train["steps"],
                          evaluation.metrics.get("check"))
-    loss = evaluation.rungs[rung]["final_eval_loss"]
+    loss = evaluation.rungs[rung].final_eval_loss
     return TuneTrial(learning_rate, float(loss), "ok", seconds, evaluation.metrics.get("cache_hit"), train["steps"])

@@ -11,6 +11,8 @@ from typing import Any
 
 import openai
 
+from openevolve_genesys.outcomes import AttemptClass
+
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # plus every 5xx: the statuses OpenAI's own SDK retries
 
 
@@ -37,7 +39,7 @@ class LLMRequestRejected(LLMCallError):
     """The endpoint refused the request itself (HTTP 400, 401, 404, ...): a configuration error."""
 
 
-def classify_llm_error(exc: BaseException) -> str:
+def classify_llm_error(exc: BaseException) -> AttemptClass:
     """The attempt class of a failed LLM call: stalled, infra, or invalid (the request or code is at fault)."""
     if isinstance(exc, LLMStalled):
         return "stalled"

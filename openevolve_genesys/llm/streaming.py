@@ -30,6 +30,7 @@ import openai
 from openevolve.config import LLMModelConfig
 from openevolve.llm.base import LLMInterface
 
+from openevolve_genesys.outcomes import AttemptClass
 from openevolve_genesys.llm import endpoint
 from openevolve_genesys.llm.errors import (LLMCallError, LLMRequestRejected, LLMStalled, LLMUnavailable,
                                            classify_llm_error, connect_timeout, retryable)
@@ -56,7 +57,7 @@ class CallStats:
     seconds: float  # wall time including retries and retry delays
     tokens: int  # tokens received over all attempts (usage.py: the server's count, else text chunks)
     retries: int  # attempts beyond the first
-    outcome: str  # ok, stalled, infra or invalid (the classes of classify_llm_error)
+    outcome: AttemptClass  # the class classify_llm_error gives the call's error; ok when it answered
 
 
 class _Cut(Exception):

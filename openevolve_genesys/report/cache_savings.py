@@ -17,6 +17,7 @@ cache's code table (the very lookup that answered the hit). Two checks then run 
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from openevolve_genesys.evaluation.hashing import code_hash
+from openevolve_genesys.outcomes import CHARGED, Outcome
+from openevolve_genesys.training.rung_result import CacheHit, rungs_from_dict
 
 LOSS_TOLERANCE = 1e-3  # nats: the same function trained twice on the same data order differs by far less
 OUTPUT_TOLERANCE = 2.0 ** -10  # relative: the functional hash keeps 10 mantissa bits
@@ -31,14 +34,14 @@ PROBE = {"d_model": 32, "n_heads": 4, "batch": 2, "seq_len": 32, "init_seed": 0,
 
 
 @dataclass(frozen=True)
-class RungResult:
-    """One rung of one evaluation: a trained or cached result, or a failed verification."""
+class RungEntry:
+    """One rung of one evaluation as this report counts it: a trained or cached result, or a failed verification."""
 
     position: int  # index of the event in the history
     design_id: str
     rung: str
-    outcome: str
-    cache_hit: str | None
+    outcome: Outcome
+    cache_hit: CacheHit | None
     train_seconds: float
     compile_seconds: float
     loss: float | None
@@ -79,19 +82,19 @@ class CacheReport:
         return [g for g in self.groups if g.problems]
 
 
-def rung_results(events: list[dict[str, Any]]) -> list[RungResult]:
+def rung_results(events: list[dict[str, Any]]) -> list[RungEntry]:
     """Every rung result of the run (baseline, design attempts, verifications), plus failed verifications."""
     found = []
     for position, event in enumerate(events):
         design_id = event["design_id"] if event["type"] == "verify" else event["id"]
         if event["type"] == "verify" and event.get("outcome") != "ok":
-            if event.get("class") in ("ok", "invalid"):  # a stall or infra fault says nothing about the design
-                found.append(RungResult(position, design_id, event["rung"], event["outcome"], None, 0.0, 0.0, None))
+            if event.get("class") in CHARGED:  # a stall or infra fault says nothing about the design
+                found.append(RungEntry(position, design_id, event["rung"], event["outcome"], None, 0.0, 0.0, None))
             continue
-        for rung, result in (event.get("rungs") or {}).items():
-            found.append(RungResult(position, design_id, rung, "ok", result.get("cache_hit"),
-                                    float(result.get("train_seconds") or 0.0),
-                                    float(result.get("compile_seconds") or 0.0), result.get("final_eval_loss")))
+        for rung, r in rungs_from_dict(event.get("rungs")).items():
+            loss = None if math.isnan(r.final_eval_loss) else r.final_eval_loss
+            found.append(RungEntry(position, design_id, rung, "ok", r.cache_hit, r.train_seconds, r.compile_seconds,
+                                   loss))
     return found
 
 
@@ -179,12 +182,12 @@ def _groups(hashes: dict[str, str | None], codes: dict[str, str]) -> list[Group]
             for fhash, ids in members.items() if len(ids) > 1]
 
 
-def _check_results(groups: list[Group], results: list[RungResult]) -> None:
-    by_design: dict[str, list[RungResult]] = defaultdict(list)
+def _check_results(groups: list[Group], results: list[RungEntry]) -> None:
+    by_design: dict[str, list[RungEntry]] = defaultdict(list)
     for r in results:
         by_design[r.design_id].append(r)
     for group in groups:
-        by_rung: dict[str, list[RungResult]] = defaultdict(list)
+        by_rung: dict[str, list[RungEntry]] = defaultdict(list)
         for design_id in group.design_ids:
             for r in by_design[design_id]:
                 by_rung[r.rung].append(r)

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from openevolve_genesys.controller.accounting import CHARGED
+from openevolve_genesys.outcomes import CHARGED
 from openevolve_genesys.controller.ledger import SeedVerifications
 from openevolve_genesys.controller.repair import RepairStats
 from openevolve_genesys.evaluation.program import ProgramError, split_block

@@ -10,6 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from openevolve_genesys.outcomes import Check, Outcome
+from openevolve_genesys.training.rung_result import CacheHit
+
 
 @dataclass
 class RungRecord:
@@ -19,7 +22,7 @@ class RungRecord:
     n_params: int
     loss: float  # final held-out loss (at the run's training seed)
     seconds: float = 0.0
-    cache_hit: str | None = None  # "code" or "function" when the result came from the fitness cache
+    cache_hit: CacheHit | None = None  # when the result came from the fitness cache
     # The losses at seeds 0..k-1, seed 0 first and equal to ``loss``: the baseline's (genesys.baseline_seeds), a
     # design's after seed verifications (selector.seed_verification_share); empty while a rung has one seed.
     seed_losses: tuple[float, ...] = ()
@@ -55,11 +58,11 @@ class DesignRecord:
     code_hash: str
     iteration: int
     operator: dict[str, Any]  # unit, operator and model that produced the design
-    outcome: str  # the first evaluation's outcome: ok, invalid, timeout, crashed, ...
-    check: str | None = None  # the failed check's name when the design was invalid
+    outcome: Outcome  # the first evaluation's
+    check: Check | None = None  # when the design was not ok
     rungs: dict[str, RungRecord] = field(default_factory=dict)
-    failed_rungs: dict[str, str] = field(default_factory=dict)  # rung -> outcome of a failed verification
-    failed_seeds: dict[str, str] = field(default_factory=dict)  # rung -> outcome of a failed seed verification
+    failed_rungs: dict[str, Outcome] = field(default_factory=dict)  # rung -> outcome of a failed verification
+    failed_seeds: dict[str, Outcome] = field(default_factory=dict)  # rung -> outcome of a failed seed verification
     feedback: str = ""
     # Tune mode: the rate every rung of this design trains at (None: the profile's) and the sweep that chose it.
     learning_rate: float | None = None

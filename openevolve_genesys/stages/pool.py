@@ -18,6 +18,7 @@ from openevolve_genesys.config import RunConfig
 from openevolve_genesys.controller.history import write_json_atomic
 from openevolve_genesys.report.load import RunFolderError, read_history
 from openevolve_genesys.strict import ConfigError
+from openevolve_genesys.training.rung_result import RungResult, rungs_from_dict
 from openevolve_genesys.validation.candidates import BASELINE_ID, read_run_config, replay
 
 BASELINE_KEY = "base"  # the pool key of the base run's baseline; designs are m0, m1, ... by utility
@@ -46,7 +47,7 @@ class BaseRun:
 
     path: Path
     config: RunConfig
-    baseline_rungs: dict[str, dict[str, Any]]  # rung name -> the baseline event's rung result
+    baseline_rungs: dict[str, RungResult]  # by rung name, from the base run's baseline line
     members: list[PoolMember]  # best first; the baseline last
 
 
@@ -82,7 +83,7 @@ def curate(run_dir: str | Path, *, size: int, min_confidence: float | None = Non
             break
     baseline_event = by_id[BASELINE_ID]
     members.append(_member(BASELINE_KEY, records[BASELINE_ID], baseline_event))
-    return BaseRun(folder, config, dict(baseline_event["rungs"]), members)
+    return BaseRun(folder, config, rungs_from_dict(baseline_event["rungs"]), members)
 
 
 def _member(key: str, record: Any, event: dict[str, Any]) -> PoolMember:

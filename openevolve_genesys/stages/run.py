@@ -70,7 +70,7 @@ def prepare_stage(stage: StageSettings, base_dir: str | Path, *, profile: str | 
     base = curate(base_dir, size=stage.pool_size, min_confidence=stage.min_confidence)
     ladder = _ladder(base, profile)
     depths = sorted({rung.n_layers for rung in ladder.rungs})
-    baseline_n = max(r["n_params"] for r in base.baseline_rungs.values())
+    baseline_n = max(r.n_params for r in base.baseline_rungs.values())
     evaluator = base.config.genesys.evaluator
     # the base run's target scale (its default: target_efolds e-folds above its largest rung)
     target = evaluator.target_n or math.exp(evaluator.valuation.target_efolds) * baseline_n
@@ -104,7 +104,7 @@ def _ladder(base: BaseRun, profile: str | None) -> Any:
     settings = resolve_profile(base.config, profile).genesys.evaluator
     ladder = get_profile(settings.profile, settings.profile_overrides)
     expected = {name: counts[1] for name, counts in check_parameter_budget(CausalSelfAttention, ladder).items()}
-    recorded = {name: r["n_params"] for name, r in base.baseline_rungs.items()}
+    recorded = {name: r.n_params for name, r in base.baseline_rungs.items()}
     if expected != recorded:
         raise ConfigError(f"the base run {base.path} was trained on another ladder than {ladder.name!r} (baseline N "
                           f"by rung: {recorded} vs {expected}); pass the base run's --profile")

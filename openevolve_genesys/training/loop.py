@@ -27,6 +27,7 @@ from flax import nnx
 from openevolve_genesys.training.loss import tied_cross_entropy
 from openevolve_genesys.training.model import CausalSelfAttention, LanguageModel, MixerFactory, build_model, count_parameters
 from openevolve_genesys.training.profiles import Rung, TrainConfig
+from openevolve_genesys.training.rung_result import RungResult  # re-exported: what train_rung returns
 
 
 @dataclass(frozen=True)
@@ -40,32 +41,6 @@ class ChunkProgress:
     eval_loss: float | None
     seconds: float
     cpu_seconds: float = 0.0  # this process's CPU seconds over the same chunks (all threads)
-
-
-@dataclass
-class RungResult:
-    rung: str
-    d_model: int
-    n_layers: int
-    n_heads: int
-    n_params: int  # non-embedding (Kaplan)
-    total_params: int
-    steps: int
-    final_eval_loss: float
-    best_eval_loss: float
-    curve: list[dict[str, float]] = field(default_factory=list)  # {"step", "train_loss", "eval_loss"}
-    tokens_per_second: float = 0.0
-    compile_seconds: float = 0.0
-    train_seconds: float = 0.0  # the chunks' and evaluations' wall time, compiles excluded
-    eval_seconds: float = 0.0  # of train_seconds, the evaluations'
-    # The process's CPU seconds (all threads) over the same chunks and evaluations, compiles excluded: unlike wall
-    # time it hardly changes when other processes share the cores, so the step-time check compares it on a CPU.
-    cpu_seconds: float = 0.0
-    compiles: int = 0  # programs this rung compiled (0 when a trainer of its shape compiled them before)
-    diverged: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def compute_dtype(train: TrainConfig) -> jnp.dtype:

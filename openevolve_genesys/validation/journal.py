@@ -15,6 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from openevolve_genesys.outcomes import AttemptClass
+from openevolve_genesys.training.rung_result import CacheHit
+
 JOURNAL_FILE = "journal.jsonl"
 
 
@@ -27,10 +30,10 @@ class TrainingResult:
     learning_rate: float
     seed: int
     rung: str
-    outcome: str  # ok | invalid (the design's fault, deterministic); other outcomes are never journaled
+    outcome: AttemptClass  # only ok and invalid (the design's fault, deterministic) are journaled
     loss: float | None = None  # final held-out loss
     n_params: int | None = None
-    cache_hit: str | None = None  # the fitness cache answered ("code" or "functional")
+    cache_hit: CacheHit | None = None  # the fitness cache answered
     seconds: float = 0.0
     message: str = ""
 

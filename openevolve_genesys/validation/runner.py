@@ -13,12 +13,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from openevolve_genesys.outcomes import CHARGED
 from openevolve_genesys.progress import bar_with_logs, progress_bar
 from openevolve_genesys.validation.journal import Journal, TrainingResult
 from openevolve_genesys.validation.plan import TrainingJob, ValidationPlan, groups
 
 log = logging.getLogger(__name__)
-JOURNALED = ("ok", "invalid")
+JOURNALED = CHARGED  # the design's own results, which a rerun would repeat; stalls and infra faults are retried
 
 
 @dataclass

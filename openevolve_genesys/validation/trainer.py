@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 from openevolve_genesys.controller.accounting import classify_evaluation
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
+from openevolve_genesys.outcomes import AttemptClass
 from openevolve_genesys.validation.journal import TrainingResult
 from openevolve_genesys.validation.plan import TrainingJob, ValidationPlan
 
@@ -65,12 +66,11 @@ class EvaluatorTrainer:
             message = str(evaluation.artifacts.get("message") or evaluation.outcome)
             return self._result(job, attempt_class, message=message[-2000:])
         rung = evaluation.rungs[job.rung]
-        loss = rung["final_eval_loss"]
-        if loss is None or not math.isfinite(loss):
+        if not math.isfinite(rung.final_eval_loss):
             return self._result(job, "invalid", message=f"non-finite held-out loss at {job.rung}")
-        return self._result(job, "ok", loss=float(loss), n_params=int(rung["n_params"]),
-                            cache_hit=rung.get("cache_hit"), seconds=float(rung.get("train_seconds") or 0.0))
+        return self._result(job, "ok", loss=rung.final_eval_loss, n_params=rung.n_params,
+                            cache_hit=rung.cache_hit, seconds=rung.train_seconds)
 
-    def _result(self, job: TrainingJob, outcome: str, **fields) -> TrainingResult:
+    def _result(self, job: TrainingJob, outcome: AttemptClass, **fields: object) -> TrainingResult:
         return TrainingResult(setup=self.plan.setup, design_id=job.design_id, learning_rate=job.learning_rate,
                               seed=job.seed, rung=job.rung, outcome=outcome, **fields)

@@ -27,7 +27,7 @@ from openevolve_genesys.llm.usage import TokenCount
     ("crashed", "signal", "infra"),
 ])
 def test_evaluation_outcomes_map_to_attempt_classes(outcome, reason, expected):
-    assert classify_evaluation(Evaluation(outcome, {"reason": reason}, {})) == expected
+    assert classify_evaluation(Evaluation(outcome, {"reason": reason}, {}, reason=reason)) == expected
 
 
 def test_only_ok_and_invalid_are_charged_and_waste_is_counted_per_model():

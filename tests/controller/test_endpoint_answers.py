@@ -107,7 +107,8 @@ def test_chat_style_answers_become_evaluated_children_and_a_broken_one_survives_
         assert by_operator["partial"]["notes"][0].startswith("block 1 of 2 was not applied")
         broken = by_operator["broken"]
         # Caught by the parent's parse ("syntax"), or, when tune runs in the design's job, by the sandbox's check.
-        kind = broken["outcome"] if broken["outcome"] != "invalid" else broken["metrics"].get("check")
+        kind = broken["failure"] or broken["metrics"].get("check")
+        assert broken["outcome"] in (None, "invalid")  # no evaluation ran, or it failed its check
         assert kind == "syntax" and broken["class"] == "invalid" and broken["attempt"] == 5
         openevolve_genesys.run(str(config), iterations=6, output=str(output), resume=True, profile="smoke")
     charged = [e["attempt"] for e in events(output) if e["type"] == "design" and e["attempt"]]

@@ -12,6 +12,7 @@ from openevolve_genesys.evaluation.program import ProgramError, split_block
 from openevolve_genesys.evaluation.sandbox import SandboxLimits
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.evaluation.tuning import TuneResult
+from openevolve_genesys.training.rung_result import rungs_from_dict
 
 PROMPT = {"system": "s", "user": "u"}
 SQRT_LINE = next(line for line in TEMPLATE.splitlines() if "math.sqrt(" in line)
@@ -113,7 +114,8 @@ class RecordingEvaluator:
 
     def evaluate(self, source, rungs, **options):
         self.calls.append(("evaluate", source, options))
-        return Evaluation("ok", {"outcome": "ok"}, {}, {r: {"n_params": 1, "final_eval_loss": 5.0} for r in rungs})
+        return Evaluation("ok", {"outcome": "ok"}, {},
+                          rungs_from_dict({r: {"n_params": 1, "final_eval_loss": 5.0} for r in rungs}))
 
 
 def test_tune_mode_sweeps_the_child_first_and_trains_it_at_its_own_rate_against_the_tuned_baseline():
@@ -154,7 +156,7 @@ def test_the_attempt_asks_the_model_the_controller_chose():
 
 
 def test_a_child_that_stalls_on_every_try_is_charged_as_hanging():
-    stalled = Evaluation("timeout", {"reason": "stall"}, {"message": "no heartbeat for 120 s"})
+    stalled = Evaluation("timeout", {"reason": "stall"}, {"message": "no heartbeat for 120 s"}, reason="stall")
     for requeues, expected in ((0, "stalled"), (1, "stalled"), (2, "invalid")):
         attempt = DesignAttempt("baseline", "Mixer", PROMPT, child_code=IMPROVED, evaluation=stalled,
                                 attempt_class="stalled", requeues=requeues)

@@ -23,6 +23,7 @@ from openevolve_genesys.mutations.client import OfflineMutationLLM
 from openevolve_genesys.prompts.repair import CHILD_HEADING
 from openevolve_genesys.prompts.sampler import PromptRequest, PromptSampler
 from openevolve_genesys.selection.database import GenesysDatabase
+from openevolve_genesys.training.rung_result import rungs_from_dict
 
 TEMPLATE = framework_path("coefficient_dynamics").read_text()
 LINE = next(line for line in TEMPLATE.splitlines() if "math.sqrt(" in line)
@@ -72,7 +73,8 @@ class CheckingEvaluator:
                 raise ProgramError("runtime", f"mixer(x) raised {type(err).__name__}: {err}") from None
         except ProgramError as err:
             return Evaluation("invalid", {"outcome": "invalid", "check": err.kind}, {"message": err.message})
-        return Evaluation("ok", {"outcome": "ok"}, {}, {r: {"n_params": 1, "final_eval_loss": 5.0} for r in rungs})
+        return Evaluation("ok", {"outcome": "ok"}, {},
+                          rungs_from_dict({r: {"n_params": 1, "final_eval_loss": 5.0} for r in rungs}))
 
 
 def attempt(llm, evaluator, rounds: int = 2, **options) -> DesignAttempt:

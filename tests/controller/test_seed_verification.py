@@ -14,6 +14,7 @@ from openevolve_genesys.config import load_run_config
 from openevolve_genesys.controller import run as run_module
 from openevolve_genesys.controller.run import GenesysRun
 from openevolve_genesys.evaluation.results import Evaluation
+from openevolve_genesys.training.rung_result import rungs_from_dict
 from run_configs import events, run_config
 
 SIZES = {"r0": 25_000, "r1": 57_000, "r2": 150_000, "r3": 340_000}
@@ -49,7 +50,8 @@ class LawEngine:
             loss = (4.7 + 232.0 / math.sqrt(SIZES[name])) * ratio + 0.004 * (_unit(seed, name, source) - 0.5)
             results[name] = {"rung": name, "n_params": SIZES[name], "final_eval_loss": loss, "train_seconds": 0.01}
         lr = options.get("learning_rate") or self.evaluator.profile.train.learning_rate
-        return Evaluation("ok", {"outcome": "ok", "learning_rate": lr}, {}, results, timing={"train": 0.01})
+        return Evaluation("ok", {"outcome": "ok", "learning_rate": lr}, {}, rungs_from_dict(results),
+                          timing={"train": 0.01})
 
     def shutdown(self):
         pass

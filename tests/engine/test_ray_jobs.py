@@ -7,6 +7,7 @@ from openevolve_genesys.engine.ray_engine import _EVALUATORS, evaluate_in_worker
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.strict import ConfigError
+from openevolve_genesys.training.rung_result import rungs_from_dict
 
 
 def test_a_job_asks_for_the_most_any_of_its_rungs_needs():
@@ -33,7 +34,7 @@ def test_a_worker_adopts_the_controllers_baseline_instead_of_training_it(monkeyp
         trained.append((source == self.template, names, speeds))
         rungs = {n: {"n_params": 1000 * (i + 1), "final_eval_loss": 6.0 - 0.1 * i, "tokens_per_second": 5.0}
                  for i, n in enumerate(names)}
-        return Evaluation("ok", {}, {}, rungs)
+        return Evaluation("ok", {}, {}, rungs_from_dict(rungs))
 
     monkeypatch.setattr(ScalingLawEvaluator, "_run", fake_run)
     monkeypatch.setattr(ScalingLawEvaluator, "_score", lambda self, rungs, base: {"combined_score": 0.0})

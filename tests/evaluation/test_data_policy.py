@@ -59,4 +59,4 @@ def test_a_ladder_at_tokens_per_parameter_trains_end_to_end(evaluator):
     assert result.metrics["combined_score"] == pytest.approx(0.0, abs=1e-9)  # the baseline against itself
     # The fitness cache holds each rung under its resolved config: asked again, no job runs.
     again = evaluator.evaluate(TEMPLATE, learning_rate=result.metrics["learning_rate"])
-    assert again.metrics["cache_hit"] == "code" and {n: r["steps"] for n, r in again.rungs.items()} == STEPS
+    assert again.metrics["cache_hit"] == "code" and {n: r.steps for n, r in again.rungs.items()} == STEPS

@@ -100,14 +100,14 @@ def test_baseline_seeds_differ_are_cached_apart_and_seed_0_is_the_single_seed_ru
 
     first = evaluator.evaluate(TEMPLATE, ["r0"])
     seeds = [evaluator.evaluate(TEMPLATE, ["r0"], trial={"seed": s}) for s in (1, 2)]
-    losses = [first.rungs["r0"]["final_eval_loss"]] + [e.rungs["r0"]["final_eval_loss"] for e in seeds]
+    losses = [first.rungs["r0"].final_eval_loss] + [e.rungs["r0"].final_eval_loss for e in seeds]
     assert all(e.outcome == "ok" for e in seeds) and len(set(losses)) == 3
     again = evaluator.evaluate(TEMPLATE, ["r0"], trial={"seed": 0})  # seed 0 is the single-seed run, from the cache
-    assert again.rungs["r0"]["final_eval_loss"] == losses[0] and again.metrics["cache_hit"] == "code"
+    assert again.rungs["r0"].final_eval_loss == losses[0] and again.metrics["cache_hit"] == "code"
     keys = {config_hash(evaluator.train_config(trial={"seed": s}).identity()) for s in (0, 1, 2)}
     assert len(keys) == 3 and config_hash(evaluator.train_config().identity()) in keys
     merged = with_seed_losses(first, seeds)
-    assert merged.rungs["r0"]["seed_losses"] == losses
+    assert merged.rungs["r0"].seed_losses == tuple(losses)
     assert merged.timing["train"] == pytest.approx(sum(e.timing["train"] for e in [first, *seeds]), abs=0.01)
 
 
@@ -120,7 +120,7 @@ def test_baseline_seeds_in_one_job_train_as_one_job_each_would_and_are_cached_pe
     assert together.outcome == "ok", together.artifacts
     assert len(runs) == 1 and together.artifacts["trained_rungs"] == ["r0"]
     assert len(together.seeds) == 2 and all(e.metrics["trial"] and e.outcome == "ok" for e in together.seeds)
-    losses = [e.rungs["r0"]["final_eval_loss"] for e in together.seeds]
+    losses = [e.rungs["r0"].final_eval_loss for e in together.seeds]
     assert losses[0] != losses[1] and together.rungs == together.seeds[0].rungs
     # The seeds' timings add up to the one job's, as with_seed_losses sums them.
     assert sum(e.timing["train"] for e in together.seeds) == pytest.approx(together.timing["train"], abs=0.01)
@@ -129,14 +129,14 @@ def test_baseline_seeds_in_one_job_train_as_one_job_each_would_and_are_cached_pe
     alone = ScalingLawEvaluator(dataclasses.replace(evaluator.settings, cache_path=str(tmp_path / "alone.sqlite")))
     for seed, loss in zip((3, 4), losses):
         single = alone.evaluate(TEMPLATE, ["r0"], trial={"seed": seed})
-        assert single.rungs["r0"]["final_eval_loss"] == pytest.approx(loss, rel=1e-5)
+        assert single.rungs["r0"].final_eval_loss == pytest.approx(loss, rel=1e-5)
 
     # Each seed is its own cache entry, under the key a job of its own would have used.
     del runs[:]
     cached = evaluator.evaluate(TEMPLATE, ["r0"], trial={"seed": 4})
-    assert cached.metrics["cache_hit"] == "code" and cached.rungs["r0"]["final_eval_loss"] == losses[1]
+    assert cached.metrics["cache_hit"] == "code" and cached.rungs["r0"].final_eval_loss == losses[1]
     again = evaluator.evaluate(TEMPLATE, ["r0"], seeds=[3, 4])
-    assert runs == [] and [e.rungs["r0"]["final_eval_loss"] for e in again.seeds] == losses
+    assert runs == [] and [e.rungs["r0"].final_eval_loss for e in again.seeds] == losses
     with pytest.raises(ValueError, match="seeds"):
         evaluator.evaluate(TEMPLATE, ["r0"], seeds=[3], trial={"seed": 3})
     with pytest.raises(ValueError, match="non-empty"):

@@ -50,7 +50,7 @@ def test_a_killed_sandboxed_rung_resumes_from_its_checkpoint_with_the_same_losse
     # Checkpoints off: the same evaluation, never interrupted (another fitness cache, so it trains).
     uninterrupted = make_evaluator(tmp_path, "uninterrupted", checkpoint_steps=0).evaluate(TEMPLATE, ["r0"])
     ours, theirs = resumed.rungs["r0"], uninterrupted.rungs["r0"]
-    assert [c["step"] for c in ours["curve"]] == [c["step"] for c in theirs["curve"]] == [20, 40]
-    for mine, reference in zip(ours["curve"], theirs["curve"]):
+    assert [c["step"] for c in ours.curve] == [c["step"] for c in theirs.curve] == [20, 40]
+    for mine, reference in zip(ours.curve, theirs.curve):
         assert mine["eval_loss"] == pytest.approx(reference["eval_loss"], rel=1e-6)
         assert mine["train_loss"] == pytest.approx(reference["train_loss"], rel=1e-6)

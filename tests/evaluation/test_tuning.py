@@ -17,6 +17,7 @@ from openevolve_genesys.evaluation.tuning import (
 )
 from openevolve_genesys.strict import ConfigError
 from openevolve_genesys.training.profiles import get_profile
+from openevolve_genesys.training.rung_result import rungs_from_dict
 
 RATE = 0.01
 TINY = {
@@ -96,7 +97,8 @@ class FakeEvaluator:
             outcome, check = self.fail[round(lr / RATE, 6)]
             return Evaluation(outcome, {"outcome": outcome, "check": check})
         loss = 3.0 + math.log(lr / (2 * RATE)) ** 2 + 10.0 / steps
-        return Evaluation("ok", {"outcome": "ok", "cache_hit": None}, {}, {rungs[0]: {"final_eval_loss": loss}})
+        return Evaluation("ok", {"outcome": "ok", "cache_hit": None}, {},
+                          rungs_from_dict({rungs[0]: {"n_params": 1, "final_eval_loss": loss}}))
 
 
 def test_successive_halving_keeps_the_better_half_and_trains_it_longer():
@@ -165,7 +167,7 @@ def test_a_design_rate_is_cached_apart_and_compared_with_the_baseline_at_its_own
                                                 config_hash(evaluator.train_config(lr).identity())))
                for lr in (RATE, 2 * RATE)}
     assert entries[RATE]["final_eval_loss"] != entries[2 * RATE]["final_eval_loss"]
-    assert faster.rungs["r0"]["final_eval_loss"] == entries[2 * RATE]["final_eval_loss"]
+    assert faster.rungs["r0"].final_eval_loss == entries[2 * RATE]["final_eval_loss"]
 
     # The baseline tuned to 2x: a design at 1x is compared with it, not with the baseline at 1x.
     evaluator.set_baseline_learning_rate(2 * RATE)
@@ -179,11 +181,11 @@ def test_a_design_rate_is_cached_apart_and_compared_with_the_baseline_at_its_own
     assert result.outcome == "ok", (result.metrics, result.artifacts["message"])
     assert result.metrics["learning_rate"] == RATE and result.metrics["baseline_learning_rate"] == 2 * RATE
     assert baseline.metrics["learning_rate"] == 2 * RATE
-    assert baseline.rungs["r0"]["final_eval_loss"] == entries[2 * RATE]["final_eval_loss"]
+    assert baseline.rungs["r0"].final_eval_loss == entries[2 * RATE]["final_eval_loss"]
     # One rung is no slope evidence: the utility is the measured gap (persistence), up to the level prior's pull.
     assert result.metrics["combined_score"] == pytest.approx(
-        baseline.rungs["r0"]["final_eval_loss"] - result.rungs["r0"]["final_eval_loss"], rel=1e-3)
-    assert calls[-1]["baseline_tokens_per_second"] == {n: r["tokens_per_second"] for n, r in baseline.rungs.items()}
+        baseline.rungs["r0"].final_eval_loss - result.rungs["r0"].final_eval_loss, rel=1e-3)
+    assert calls[-1]["baseline_tokens_per_second"] == {n: r.tokens_per_second for n, r in baseline.rungs.items()}
     assert calls[-1]["profile_overrides"]["train"]["learning_rate"] == RATE
     assert calls[-1]["env"]["GENESYS_SLOT"] == "7"  # an engine slot's pinning reaches the child
 
@@ -197,11 +199,11 @@ def test_a_sweep_in_the_design_job_costs_one_start_up_and_one_compile_per_shape(
     assert len(calls) == 1 + (evaluator.known_baseline() is None)  # the sweep and the rung: one job
     tune = together.tune
     assert tune.tuned and tune.best_learning_rate == RATE and len(tune.trials) == 2 and budget.trained == 2
-    assert together.metrics["learning_rate"] == RATE and together.rungs["r0"]["cache_hit"] is None
-    # The two trials train as one batched program (its chunk and evaluation), the rung as a single run (its own
-    # chunk and evaluation): one batched compile serves the whole grid.
-    assert [t.batch for t in tune.trials] == [2, 2]
-    assert together.artifacts["compiles"] == 4
+    assert together.metrics["learning_rate"] == RATE and together.rungs["r0"].cache_hit is None
+    # On a CPU (tune.batched: auto) the trials train one after another: trials of 20 steps and the rung of 40
+    # share one 20-step chunk program; the two evaluation slices differ. (The batched grid: test_job_grid.py.)
+    assert [t.batch for t in tune.trials] == [1, 1]
+    assert together.artifacts["compiles"] == 3
     timing = together.timing
     assert timing["train"] > 0 and timing["compile"] > 0 and timing["startup"] > 0
     assert sum(timing.values()) == pytest.approx(together.artifacts["seconds"], rel=0.03)

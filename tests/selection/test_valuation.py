@@ -5,6 +5,7 @@ import pytest
 from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.selection.valuation import Valuer
+from openevolve_genesys.training.rung_result import rungs_from_dict
 from hand_records import SIZES, baseline, record, seeded_baseline
 
 
@@ -59,7 +60,9 @@ def test_the_population_moves_a_one_rung_forecast():
 
 
 def as_rungs(design):
-    return {name: {"rung": name, "n_params": r.n_params, "final_eval_loss": r.loss} for name, r in design.rungs.items()}
+    """A design record's rungs as an evaluation holds them (with each rung's seed losses, a baseline's)."""
+    return rungs_from_dict({name: {"rung": name, "n_params": r.n_params, "final_eval_loss": r.loss,
+                                   "seed_losses": list(r.seed_losses)} for name, r in design.rungs.items()})
 
 
 @pytest.mark.parametrize("rungs", [1, 2, 4])
@@ -81,7 +84,8 @@ def test_the_evaluator_and_the_selector_agree_with_baseline_seeds(rungs):
     base, design = seeded_baseline(), record("d", 0.985, rungs)
     Valuer.for_baseline(base).value(design)
     scorer = types.SimpleNamespace(settings=EvaluatorSettings())
-    baseline_rungs = {name: {**r, "seed_losses": list(base.rungs[name].losses)} for name, r in as_rungs(base).items()}
+    baseline_rungs = as_rungs(base)
+    assert all(r.seed_losses == base.rungs[name].losses for name, r in baseline_rungs.items())
     metrics = ScalingLawEvaluator._score(scorer, as_rungs(design), baseline_rungs)
     assert metrics["combined_score"] == pytest.approx(design.utility, rel=1e-12)
     assert metrics["confidence"] == pytest.approx(design.confidence, rel=1e-12)

@@ -70,7 +70,7 @@ def test_the_seeds_of_a_rung_train_in_one_job_to_the_results_of_one_job_each(run
             design.code, ["r0"], learning_rate=plan.learning_rate(design),
             baseline_learning_rate=plan.learning_rate(plan.run.baseline))
         assert evaluation.metrics["cache_hit"] == "code"
-        assert evaluation.rungs["r0"]["final_eval_loss"] == lines[(design.id, seed)]["batched"]["loss"]
+        assert evaluation.rungs["r0"].final_eval_loss == lines[(design.id, seed)]["batched"]["loss"]
     assert calls == []
 
 
