@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -72,8 +73,11 @@ def test_step_time_guard_compares_cpu_time_when_the_baseline_has_it():
 
 
 def test_baseline_speeds_read_cpu_time_from_records_that_have_it():
-    speeds = BaselineSpeeds.of({"r0": {"tokens_per_second": 1000.0, "train_seconds": 4.0, "cpu_seconds": 8.0},
-                                "r1": {"tokens_per_second": 500.0, "train_seconds": 2.0}})
+    def timed(tokens_per_second, train_seconds, cpu_seconds=0.0):
+        return dataclasses.replace(rung_result(5.0), tokens_per_second=tokens_per_second,
+                                   train_seconds=train_seconds, cpu_seconds=cpu_seconds)
+
+    speeds = BaselineSpeeds.of({"r0": timed(1000.0, 4.0, 8.0), "r1": timed(500.0, 2.0)})
     assert speeds.wall == {"r0": 1000.0, "r1": 500.0}
     assert speeds.cpu == {"r0": 500.0}  # 4,000 tokens over 8 CPU seconds; r1 has no CPU time recorded
 

@@ -52,8 +52,8 @@ def test_a_ladder_at_tokens_per_parameter_trains_end_to_end(evaluator):
     assert result.outcome == "ok", result.artifacts
     for name, steps in STEPS.items():
         rung = result.rungs[name]
-        assert rung["steps"] == steps and rung["curve"][-1]["step"] == steps  # the last evaluation at the last step
-        assert [c["step"] for c in rung["curve"]][:-1] == list(range(20, steps, 20))
+        assert rung.steps == steps and rung.curve[-1]["step"] == steps  # the last evaluation at the last step
+        assert [c["step"] for c in rung.curve][:-1] == list(range(20, steps, 20))
     assert [t.steps for t in result.tune.trials] == [20, 20]
     assert result.tune.target["train"]["tokens_per_param"] == 0
     assert result.metrics["combined_score"] == pytest.approx(0.0, abs=1e-9)  # the baseline against itself

@@ -7,6 +7,7 @@ import pytest
 
 from openevolve_genesys.evaluation import evaluator as evaluator_module
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
+from openevolve_genesys.training.rung_result import RungResult
 from openevolve_genesys.validation.cli import validate
 from openevolve_genesys.validation.plan import make_plan
 from openevolve_genesys.validation.trainer import EvaluatorTrainer
@@ -89,7 +90,7 @@ class ScriptedEvaluator:
 
 
 def ok(loss):
-    rung = {"rung": "r0", "final_eval_loss": loss, "n_params": 3000, "train_seconds": 1.0, "cache_hit": None}
+    rung = RungResult.from_dict({"rung": "r0", "final_eval_loss": loss, "n_params": 3000, "train_seconds": 1.0})
     return Evaluation("ok", {"outcome": "ok"}, {}, {"r0": rung})
 
 
