@@ -4,9 +4,7 @@ sweep's trials train a fraction of the tune rung's steps, and the fitness cache 
 import pytest
 
 from broken_programs import TEMPLATE
-from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
-from openevolve_genesys.evaluation.sandbox import SandboxLimits
-from openevolve_genesys.evaluation.settings import EvaluatorSettings
+from tiny_evaluators import tiny_evaluator
 from openevolve_genesys.evaluation.tuning import TuneSettings, trial_train
 from openevolve_genesys.training.profiles import get_profile, rung_n_params, rung_train
 
@@ -39,12 +37,7 @@ def test_a_trial_trains_a_fraction_of_the_tune_rungs_steps_and_keeps_them():
 
 @pytest.fixture(scope="module")
 def evaluator(tmp_path_factory):
-    settings = EvaluatorSettings(
-        profile="smoke", profile_overrides=SCALED, data={"source": "stdlib", "max_corpus_bytes": 300_000},
-        cache_path=str(tmp_path_factory.mktemp("fitness") / "fitness.sqlite"),
-        sandbox=SandboxLimits(wall_seconds=240, heartbeat_seconds=60, startup_seconds=180, memory_bytes=6 << 30),
-    )
-    return ScalingLawEvaluator(settings)
+    return tiny_evaluator(tmp_path_factory.mktemp("fitness"), SCALED)
 
 
 def test_a_ladder_at_tokens_per_parameter_trains_end_to_end(evaluator):

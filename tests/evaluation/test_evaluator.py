@@ -6,10 +6,9 @@ from pathlib import Path
 import pytest
 
 from broken_programs import BROKEN, HAZARDS, TEMPLATE
+from tiny_evaluators import tiny_evaluator
 from openevolve_genesys.evaluation import evaluator as evaluator_module
 from openevolve_genesys.evaluation.evaluator import INVALID_SCORE, ScalingLawEvaluator
-from openevolve_genesys.evaluation.sandbox import SandboxLimits
-from openevolve_genesys.evaluation.settings import EvaluatorSettings
 
 TINY = {
     "vocab_size": 512,
@@ -22,12 +21,7 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def evaluator(tmp_path_factory):
-    settings = EvaluatorSettings(
-        profile="smoke", profile_overrides=TINY, data={"source": "stdlib", "max_corpus_bytes": 300_000},
-        cache_path=str(tmp_path_factory.mktemp("fitness") / "fitness.sqlite"),
-        sandbox=SandboxLimits(wall_seconds=120, heartbeat_seconds=20, startup_seconds=120, memory_bytes=6 << 30),
-    )
-    return ScalingLawEvaluator(settings)
+    return tiny_evaluator(tmp_path_factory.mktemp("fitness"), TINY)
 
 
 def test_the_baseline_trains_every_rung_and_is_scored_against_itself(evaluator):

@@ -1,16 +1,15 @@
 """Tune mode: settings, the sweep's choice and bookkeeping, and each side of a comparison at its own rate."""
 
-import dataclasses
 import math
 
 import pytest
 
 from broken_programs import TEMPLATE
+from tiny_evaluators import tiny_evaluator
 from openevolve_genesys.evaluation import evaluator as evaluator_module
 from openevolve_genesys.evaluation.checks import CheckSettings
 from openevolve_genesys.evaluation.cache import CacheKey, config_hash
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
-from openevolve_genesys.evaluation.sandbox import SandboxLimits
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.evaluation.tuning import (
     TuneBudget, TuneResult, TuneSettings, evaluate_tuned, trial_train, tune_learning_rate, tune_rung,
@@ -34,16 +33,9 @@ CHEAP = TuneSettings(enabled=True, grid=(1.0, ABSURD), steps_fraction=0.5, eval_
 
 @pytest.fixture(scope="module")
 def evaluator(tmp_path_factory):
-    settings = EvaluatorSettings(
-        profile="smoke", profile_overrides=TINY, data={"source": "stdlib", "max_corpus_bytes": 300_000},
-        cache_path=str(tmp_path_factory.mktemp("fitness") / "fitness.sqlite"),
-        # A first chunk (its compile included) took over 20 s on 2 cores shared with other jobs (load 9-12).
-        sandbox=SandboxLimits(wall_seconds=180, heartbeat_seconds=60, startup_seconds=120, memory_bytes=6 << 30),
-        # Speeds measured minutes apart on a shared 2-core machine vary more than 3x; the speeds passed on
-        # are asserted below, the guard itself is tested in test_checks.
-        checks=CheckSettings(max_step_time_ratio=100.0),
-    )
-    return ScalingLawEvaluator(settings)
+    # Speeds measured minutes apart on a shared 2-core machine vary more than 3x; the speeds passed on are
+    # asserted below, the guard itself is tested in test_checks.
+    return tiny_evaluator(tmp_path_factory.mktemp("fitness"), TINY, checks=CheckSettings(max_step_time_ratio=100.0))
 
 
 def sandbox_calls(monkeypatch):
