@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -7,6 +8,12 @@ import pytest
 # Test helper modules (broken programs, sandbox jobs) are imported by name, in-process and in sandbox children.
 for folder in ("evaluation", "selection", "controller", "llm", "engine", "evolution"):
     sys.path.insert(0, str(Path(__file__).parent / folder))
+
+# A suite started in the background (`cmd &` in a script, nohup) inherits SIGINT ignored, and so would every run
+# and sandbox parent the tests start: Python installs no KeyboardInterrupt handler then, and the Ctrl-C tests would
+# test nothing. A handler installed here is reset to the default in each started process, so they all get Ctrl-C.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -115,5 +115,5 @@ def test_a_baseline_trained_in_a_warm_child_equals_one_trained_in_a_cold_child(t
     assert warmth == [False, False, True]
     assert cold.outcome == warm.outcome == "ok", (cold.artifacts.get("message"), warm.artifacts.get("message"))
     for field in ("final_eval_loss", "best_eval_loss", "n_params", "curve"):
-        assert warm.rungs["r0"][field] == cold.rungs["r0"][field], field
+        assert getattr(warm.rungs["r0"], field) == getattr(cold.rungs["r0"], field), field
     assert warm.artifacts["device"] == cold.artifacts["device"]

@@ -4,7 +4,7 @@ import pytest
 
 from openevolve_genesys.engine.base import EngineSettings
 from openevolve_genesys.engine.ray_engine import _EVALUATORS, evaluate_in_worker
-from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
+from openevolve_genesys.evaluation.evaluator import BaselineSpeeds, Evaluation, ScalingLawEvaluator
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.strict import ConfigError
 from openevolve_genesys.training.rung_result import rungs_from_dict
@@ -30,7 +30,8 @@ def test_a_worker_adopts_the_controllers_baseline_instead_of_training_it(monkeyp
     settings = EvaluatorSettings(framework="matrix_mixer", profile="smoke")
     trained = []
 
-    def fake_run(self, source, names, changes, speeds, on_heartbeat, env, sweep=None, seed_source=None, seeds=None):
+    def fake_run(self, source, names, changes, speeds, on_heartbeat, env, sweep=None, seed_source=None, seeds=None,
+                 params_dir=None):
         trained.append((source == self.template, names, speeds))
         rungs = {n: {"n_params": 1000 * (i + 1), "final_eval_loss": 6.0 - 0.1 * i, "tokens_per_second": 5.0}
                  for i, n in enumerate(names)}
@@ -46,6 +47,7 @@ def test_a_worker_adopts_the_controllers_baseline_instead_of_training_it(monkeyp
     child = controller.template.replace("class", "class", 1) + "\n# a child\n"
     result = evaluate_in_worker(settings, child, ["r1"], {"baseline_learning_rate": None}, baseline)
     assert result.outcome == "ok"
-    assert trained == [(False, ["r1"], {n: 5.0 for n in baseline.rungs})]  # only the design trained
+    # only the design trained, checked against the baseline's speeds (no CPU time in the fake's records)
+    assert trained == [(False, ["r1"], BaselineSpeeds({n: 5.0 for n in baseline.rungs}, {}))]
     with pytest.raises(ValueError, match="successful baseline"):
         controller.adopt_baseline(Evaluation("crashed", {}, {}))

@@ -25,6 +25,7 @@ from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.openevolve_hooks import (archive_target, design_record, genesys_island_selector,
                                                  genesys_population_strategy)
 from openevolve_genesys.selection.selector import SelectorSettings
+from openevolve_genesys.training.rung_result import rungs_from_dict
 from test_stock_run import DIFF, EVALUATOR, REPO, SEARCH, run_config
 
 BASELINE = {"r0": (20_000, 5.0), "r1": (60_000, 4.6), "r2": (180_000, 4.3)}
@@ -36,7 +37,8 @@ def metrics(ratio: float, rungs: int = 3, **extra) -> dict:
     evaluator.settings = EvaluatorSettings()
     as_rungs = lambda scale, n: {name: {"rung": name, "n_params": size, "final_eval_loss": scale * loss}
                                  for name, (size, loss) in list(BASELINE.items())[:n]}
-    return {"outcome": "ok", **evaluator._score(as_rungs(ratio, rungs), as_rungs(1.0, 3)), **extra}
+    return {"outcome": "ok", **evaluator._score(rungs_from_dict(as_rungs(ratio, rungs)),
+                                                rungs_from_dict(as_rungs(1.0, 3))), **extra}
 
 
 def state(pid: str, values: dict, parent: str | None = "p0") -> ProgramState:
