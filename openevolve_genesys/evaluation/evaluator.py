@@ -279,7 +279,9 @@ class ScalingLawEvaluator:
         # The one scoring function (scaling.value_design), which the selector's valuation calls too; here with
         # no population, which only a run has (its database values each design against the others).
         target = self.settings.target_n if self.settings.target_n > 0 else None
+        depths = self.profile.depths()
         value = value_design(_ladder(rungs), _ladder(baseline_rungs), target_n=target,
+                             depths=depths if set(baseline_rungs) <= set(depths) else None,
                              **dataclasses.asdict(self.settings.valuation))
         metrics.update(target_n=value.n_target, forecast_gap=value.utility, gap_low=value.low, gap_high=value.high,
                        p_better=value.p_better, confidence=value.confidence, extrapolation=value.extrapolation,
