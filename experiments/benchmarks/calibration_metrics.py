@@ -30,7 +30,7 @@ from openevolve_genesys.scaling.value import value_design
 
 ONE_SD = 2 * NormalDist().cdf(1.0) - 1  # 0.6827: forecast +- 1 sd
 LEVELS = (ONE_SD, 0.8, 0.95)  # 0.95 is +- 1.96 sd; 0.8 is the level the selector states
-METHODS = ("gap", "power_law", "log_linear", "third_rung")
+METHODS = ("gap", "gap_n_only", "power_law", "log_linear", "third_rung")  # gap_n_only: value_design without depths
 
 
 @dataclass(frozen=True)
@@ -77,14 +77,16 @@ def baseline_law(baseline: Ladder) -> PowerLawFit:
 
 
 def gap_predictions(design: Ladder, baseline: Ladder, levels: Sequence[float] = LEVELS,
-                    population: Sequence[Ladder] = (), **settings: Any) -> tuple[Prediction, Prediction]:
+                    population: Sequence[Ladder] = (), depths: Sequence[float] | None = None,
+                    **settings: Any) -> tuple[Prediction, Prediction]:
     """The project's valuation (``scaling.value_design``) of the design's held-out loss and of its gap (baseline
     - design, nats) there, from the held-in rungs of the design, the baseline and ``population`` (other designs
     of the same run, which set the slope prior and the pair noise).
 
     Rungs are paired by position. The held-out outcome is one measured pair, so the interval is the
     measurement's (``interval="measurement"``: the gap's uncertainty plus one pair's noise); the loss interval
-    adds the baseline law's own uncertainty. ``log_sd`` is the half-width of the +-1 sd loss interval in ln loss."""
+    adds the baseline law's own uncertainty. ``depths``: the layers of each rung, by position (the held-out
+    rung's last), so that the gap is regressed on depth beside N. ``log_sd`` is the half-width of the +-1 sd loss interval in ln loss."""
     held_in, n_target, _ = holdout_split(design)
     base_in, _, _ = holdout_split(baseline)
     if len(held_in.n) != len(base_in.n):
@@ -92,10 +94,14 @@ def gap_predictions(design: Ladder, baseline: Ladder, levels: Sequence[float] = 
     if not levels:
         raise ValueError("levels must name at least one interval level, e.g. LEVELS")
     others = [_as_rungs(holdout_split(p)[0]) for p in population]
+    shapes: dict[str, Any] = {}
+    if depths is not None:
+        shapes = dict(depths={f"r{i}": float(v) for i, v in enumerate(depths[:len(held_in.n)])},
+                      target_depth=float(depths[len(held_in.n)]))
     loss_intervals, gap_intervals = {}, {}
     for level in (*levels, ONE_SD):
         v = value_design(_as_rungs(held_in), _as_rungs(base_in), level=level, target_n=n_target,
-                         population=others, **{"interval": "measurement", **settings})
+                         population=others, **shapes, **{"interval": "measurement", **settings})
         loss_intervals[level] = (v.loss_low, v.loss_high)
         gap_intervals[level] = (v.low, v.high)
     one_sd = loss_intervals[ONE_SD]

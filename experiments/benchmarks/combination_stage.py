@@ -109,6 +109,7 @@ def main() -> int:
     from openevolve_genesys.selection.valuation import Valuer
     from openevolve_genesys.stages.run import run_stage
     from openevolve_genesys.validation.candidates import read_run_config, replay
+    from openevolve_genesys.training.profiles import get_profile
 
     base, continued = output / "base", output / "continued"
     earlier = sorted(p.name for p in (base / "stages").glob("*")) if args.reuse else []
@@ -138,7 +139,9 @@ def main() -> int:
     selector = base_config.genesys.selector
     base_records = replay(read_history(base / "history.jsonl"), base_config)
     evaluator = base_config.genesys.evaluator
-    valuer = Valuer.for_baseline(base_records["baseline"], target_n=evaluator.target_n, settings=evaluator.valuation)
+    profile = get_profile(evaluator.profile, evaluator.profile_overrides)
+    valuer = Valuer.for_baseline(base_records["baseline"], target_n=evaluator.target_n, settings=evaluator.valuation,
+                                 policy=profile.data_policy(), depths=profile.depths())
     threshold = selector.confidence_threshold
     results = {"command": " ".join(sys.argv), "base_attempts": attempts, "extra_attempts": args.extra,
                "target_n": valuer.target_n, "wall_seconds": clock,

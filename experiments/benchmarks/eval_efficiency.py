@@ -8,9 +8,11 @@ An attempt here is what a design costs before it is charged: the learning-rate s
 every trial and the rung as its own sandboxed job (``tune.same_job: false``: one start-up and one compile
 per trial, and no persistent compile cache, which the previous release's baked-in rates could not hit
 within an attempt); the sequential path runs them in one job whose trials, one after another, and rung share
-one compiled program per shape (``tune.batched: false``), with the persistent cache on; the batched path is
-the same job with the grid's rates trained side by side as one vmapped program (``tune.batched: true``, the
-default), then the rung alone.
+one compiled program per shape (``tune.batched: false``, the default on a CPU), with the persistent cache on;
+the batched path is the same job with the grid's rates trained side by side as one vmapped program
+(``tune.batched: true``, the default on an accelerator), then the rung alone. The sequential and batched paths
+run as an engine slot runs them, with a pre-started sandbox child (``genesys.engine.warm_child``); the old
+path starts every job's child cold, as the previous release did.
 Each path gets a fresh cache directory (fitness results, compiled programs) and the same designs (the
 template with its attention temperature scaled), so none answers another's work; all compare with one
 baseline trained beforehand. Design by design, the paths take turns, the first path of one design going last
@@ -33,6 +35,7 @@ from typing import Any
 
 from openevolve_genesys.config import load_run_config
 from openevolve_genesys.evaluation.evaluator import Evaluation, ScalingLawEvaluator
+from openevolve_genesys.evaluation.sandbox import WarmSlot
 from openevolve_genesys.evaluation.timing import add_timing
 from openevolve_genesys.evaluation.tuning import TuneBudget, evaluate_tuned, tune_learning_rate
 from openevolve_genesys.training.runtime import CACHE_LIMIT_ENV, DEFAULT_CACHE_MB
@@ -86,6 +89,9 @@ class AttemptPath:
         self.evaluator.adopt_baseline(baseline)
         self.evaluator.data_fingerprint()  # the token stream is prepared before the clock starts, for every path
         self.recorder, self.tune, self.rows, self.wall = Recorder(self.evaluator), tune, [], 0.0
+        # The release's engine slot keeps a pre-started sandbox child (genesys.engine.warm_child); the previous
+        # release started every job's child cold.
+        self.slot = WarmSlot() if name != "old" else None
 
     def activate(self) -> None:
         """This path's cache folders, read by the evaluator and its sandboxed children at every job."""
@@ -97,12 +103,13 @@ class AttemptPath:
     def attempt(self, source: str) -> None:
         self.activate()
         t0 = time.perf_counter()
-        if self.name == "old":
+        if self.slot is None:
             sweep = tune_learning_rate(self.evaluator, source, self.tune, engine=self.recorder, budget=TuneBudget())
             evaluation = self.recorder.evaluate(source, ["r0"], learning_rate=sweep.best_learning_rate)
         else:
-            evaluation = evaluate_tuned(self.recorder, self.evaluator.profile, source, ["r0"], self.tune,
-                                        budget=TuneBudget())
+            with self.slot.active():
+                evaluation = evaluate_tuned(self.recorder, self.evaluator.profile, source, ["r0"], self.tune,
+                                            budget=TuneBudget())
             sweep = evaluation.tune
         seconds = time.perf_counter() - t0
         self.wall += seconds
@@ -157,6 +164,9 @@ def main() -> None:
     for i, source in enumerate(sources):
         for path in paths[i % len(paths):] + paths[:i % len(paths)]:  # each design, another path goes first
             path.attempt(source)
+    for path in paths:
+        if path.slot is not None:
+            path.slot.close()
     results = {path.name: path.summary() for path in paths}
     for name, r in results.items():
         phases = ", ".join(f"{k} {v:.0f} s" for k, v in r["timing"].items())

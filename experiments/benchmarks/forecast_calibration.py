@@ -21,6 +21,7 @@ previous run measured, so a change of the forecast is scored on the same measure
 from __future__ import annotations
 
 import argparse
+import itertools
 import dataclasses
 import json
 import logging
@@ -142,9 +143,12 @@ def _losses(design: Design) -> str:
     return " ".join(f"{r} {v['loss']:.4f}" for r, v in design.rungs.items())
 
 
-def forecast_all(designs: list[Design]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Prediction]],
-                                                     dict[str, dict[str, Prediction]]]:
-    """Per design: a JSON row, its loss predictions and its gap predictions by method."""
+def forecast_all(designs: list[Design], depths: list[int]) -> tuple[list[dict[str, Any]],
+                                                                     dict[str, dict[str, Prediction]],
+                                                                     dict[str, dict[str, Prediction]]]:
+    """Per design: a JSON row, its loss predictions and its gap predictions by method (``depths``: the layers of
+    each rung by position, the held-out rung's last; the valuation regresses on depth beside N, and ``gap_n_only``
+    is the same valuation without it)."""
     rows, loss_preds, gap_preds = [], {}, {}
     for fw in dict.fromkeys(d.framework for d in designs):
         base = next(d for d in designs if d.framework == fw and d.name == "baseline")
@@ -153,13 +157,14 @@ def forecast_all(designs: list[Design]) -> tuple[list[dict[str, Any]], dict[str,
         for d in (d for d in designs if d.framework == fw):
             key = f"{fw}/{d.name}"
             # The other mutations of the framework are the population a run would value this design among.
-            gap_loss, gap_gap = gap_predictions(d.ladder, base.ladder,
-                                                population=[m.ladder for m in mutations if m is not d])
+            population = [m.ladder for m in mutations if m is not d]
+            gap_loss, gap_gap = gap_predictions(d.ladder, base.ladder, population=population, depths=depths)
+            n_only_loss, n_only_gap = gap_predictions(d.ladder, base.ladder, population=population)
             anchor = float(law.predict(d.ladder.n[-1]))
             power, line = power_law_prediction(d.ladder), log_linear_prediction(d.ladder)
-            loss_preds[key] = {"gap": gap_loss, "power_law": power, "log_linear": line,
+            loss_preds[key] = {"gap": gap_loss, "gap_n_only": n_only_loss, "power_law": power, "log_linear": line,
                                "third_rung": third_rung_prediction(d.ladder)}
-            gap_preds[key] = {"gap": gap_gap, "power_law": as_gap(power, anchor), "log_linear": as_gap(line, anchor),
+            gap_preds[key] = {"gap": gap_gap, "gap_n_only": n_only_gap, "power_law": as_gap(power, anchor), "log_linear": as_gap(line, anchor),
                               "third_rung": third_rung_gap(d.ladder, base.ladder, law)}
             rows.append({"framework": fw, "name": d.name, "key": key, "rungs": d.rungs, "train_seconds": d.seconds,
                          "held_out_n": d.ladder.n[-1], "measured_loss": holdout_split(d.ladder)[2],
@@ -189,6 +194,10 @@ def summaries(rows: list[dict[str, Any]], loss_preds: dict, gap_preds: dict) -> 
         if twin(ladder, seen) is None:
             seen[ladder] = row["key"]
             groups["pooled"].append(row)
+    # Designs whose held-in losses fall at every step up the ladder: a run can tell the others (unstable designs,
+    # whose loss rises with N) from their held-in rungs, and one of them would decide the pooled RMSE alone.
+    groups["pooled_stable"] = [r for r in groups["pooled"]
+                               if all(b < a for a, b in itertools.pairwise([v["loss"] for v in r["rungs"].values()][:-1]))]
     out: dict[str, dict[str, dict]] = {"loss": {}, "gap": {}}
     for method in METHODS:
         out["loss"][method] = {g: summarise([loss_preds[r["key"]][method] for r in rs],
@@ -234,11 +243,11 @@ def table(summary: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines)
 
 
-def skill(summary: dict[str, dict[str, dict]]) -> dict[str, float | None]:
-    """Skill of the gap forecast over persistence, per group: 1 - RMSE(forecast gap) / RMSE(the largest held-in
+def skill(summary: dict[str, dict[str, dict]], method: str = "gap") -> dict[str, float | None]:
+    """Skill of a gap forecast over persistence, per group: 1 - RMSE(forecast gap) / RMSE(the largest held-in
     rung's measured gap taken as the forecast). Positive: the forecast beats simply carrying the gap up a rung."""
     out: dict[str, float | None] = {}
-    for group, s in summary["gap"]["gap"].items():
+    for group, s in summary["gap"][method].items():
         persistence = summary["gap"]["third_rung"][group]
         ok = s["rmse"] is not None and persistence.get("rmse")
         out[group] = 1.0 - s["rmse"] / persistence["rmse"] if ok else None
@@ -261,6 +270,10 @@ def main() -> None:
     if args.per_framework < 1:
         parser.error("--per-framework must be at least 1")
     overrides: dict[str, Any] = {}
+    if args.from_results:  # the ladder the recorded designs were trained on
+        recorded = json.loads(Path(args.from_results).read_text())
+        args.profile, args.add_rung = recorded["settings"]["profile"], recorded["settings"].get("added_rung")
+    depths = [r.n_layers for r in get_profile(args.profile).rungs] + ([args.add_rung[1]] if args.add_rung else [])
     if args.add_rung:
         rungs = get_profile(args.profile).rungs
         overrides["rungs"] = [dataclasses.asdict(r) for r in rungs] + [
@@ -270,7 +283,6 @@ def main() -> None:
     skipped: list[dict[str, str]] = []
     taken: dict[tuple[float, ...], str] = {}
     if args.from_results:
-        recorded = json.loads(Path(args.from_results).read_text())
         skipped = recorded.get("skipped", [])
         designs = [as_design(r["framework"], r["name"], rungs_from_dict(
                        {k: {"n_params": v["n_params"], "final_eval_loss": v["loss"]} for k, v in r["rungs"].items()}),
@@ -279,12 +291,13 @@ def main() -> None:
     else:
         designs = [d for fw in args.frameworks for d in train_framework(fw, args.per_framework, args.seed,
                                                                         args.profile, skipped, taken, overrides)]
-    rows, loss_preds, gap_preds = forecast_all(designs)
+    rows, loss_preds, gap_preds = forecast_all(designs, depths)
     summary = summaries(rows, loss_preds, gap_preds)
     print(table(summary))
     skills = skill(summary)
-    print("skill of the gap forecast over persistence (1 - RMSE ratio): "
-          + ", ".join(f"{k} {v:+.3f}" for k, v in skills.items() if v is not None))
+    for method in ("gap", "gap_n_only"):
+        print(f"skill of the {method} forecast over persistence (1 - RMSE ratio): "
+              + ", ".join(f"{k} {v:+.3f}" for k, v in skill(summary, method).items() if v is not None))
     noise = noise_diagnostic(designs)
     print("paired ln-gap residual sd around a line through all four rungs (diagnostic): "
           + ", ".join(f"{k} {v:.4f}" for k, v in noise.items() if v is not None))

@@ -79,7 +79,8 @@ class GenesysRun:
         self.database = GenesysDatabase(config.openevolve.database, baseline_id=BASELINE_ID,
                                         target_n=g.evaluator.target_n, valuation=g.evaluator.valuation,
                                         confidence_threshold=g.selector.confidence_threshold,
-                                        policy=self.evaluator.profile.data_policy())
+                                        policy=self.evaluator.profile.data_policy(),
+                                        depths=self.evaluator.profile.depths())
         self.rng = random.Random(config.openevolve.random_seed)
         units = [name for name in block_classes(self.evaluator.template) if name != "Mixer"]
         # The controller picks the model of each attempt itself, so every child is credited to one model.

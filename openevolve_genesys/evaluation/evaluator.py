@@ -227,7 +227,8 @@ class ScalingLawEvaluator:
         tune = TuneResult.from_dict(payload["tune"]) if payload.get("tune") else None
         timing = job_timing(payload.get("timing", {}), result.seconds)
         artifacts = {"message": result.message, "stdout": result.stdout, "stderr": result.stderr,
-                     "notes": "\n".join(payload.get("notes", [])), "seconds": round(result.seconds, 2)}
+                     "notes": "\n".join(payload.get("notes", [])), "seconds": round(result.seconds, 2),
+                     "warm_child": result.warm}
         noop = payload.get("noop_probe")
         if noop is not None:  # the child's probe distance from its seed, screened or not
             artifacts["noop_probe"] = noop
@@ -262,7 +263,10 @@ class ScalingLawEvaluator:
         folder it keeps its trained models in, when asked to."""
         paths = {cache_root(), self.settings.resolved_cache_path().parent}
         if params_dir is not None:
-            paths.add(Path(params_dir).absolute())
+            # The folder that holds the kept-model folders, not the job's own: a child's jail is fixed before it
+            # knows its job, so a per-job path would make every job's spawn differ and no warm child would ever
+            # serve one (controller/params.py stages each evaluation's folder under one root).
+            paths.add(Path(params_dir).absolute().parent)
         if self.settings.data.get("cache_dir"):
             paths.add(Path(self.settings.data["cache_dir"]).expanduser())
         for path in paths:
@@ -279,7 +283,9 @@ class ScalingLawEvaluator:
         # The one scoring function (scaling.value_design), which the selector's valuation calls too; here with
         # no population, which only a run has (its database values each design against the others).
         target = self.settings.target_n if self.settings.target_n > 0 else None
+        depths = self.profile.depths()
         value = value_design(_ladder(rungs), _ladder(baseline_rungs), target_n=target,
+                             depths=depths if set(baseline_rungs) <= set(depths) else None,
                              **dataclasses.asdict(self.settings.valuation))
         metrics.update(target_n=value.n_target, forecast_gap=value.utility, gap_low=value.low, gap_high=value.high,
                        p_better=value.p_better, confidence=value.confidence, extrapolation=value.extrapolation,

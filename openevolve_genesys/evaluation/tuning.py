@@ -46,7 +46,7 @@ class TuneSettings:
 
     enabled: bool = False
     grid: tuple[float, ...] = (0.5, 1.0, 2.0)  # multipliers of the profile's learning rate
-    steps_fraction: float = 0.3  # of the tune rung's steps (the profile's steps, at fixed steps)
+    steps_fraction: float = 0.3  # of the tune rung's steps (the profile's steps, at fixed steps), rounded to whole chunks
     eval_tokens_fraction: float = 0.25  # of the profile's evaluation slice
     rung: str = ""  # "": the smallest rung
     # Successive halving: every rate at a fraction of the trial length, the better half at twice that, and
@@ -173,6 +173,10 @@ def trial_train(profile: "LadderProfile", settings: TuneSettings, fraction: floa
     that fixed count (``tokens_per_param: 0``), which resolving the rung again must not replace."""
     train = rung_train(profile.train, profile.rung(tune_rung(profile, settings)))
     steps = max(1, round(train.steps * settings.steps_fraction * fraction))
+    if steps > train.chunk_steps:
+        # Whole chunks: the trial then runs the compiled chunk program of the rung it tunes (same shape, same
+        # chunk length) instead of compiling one more for a shorter last chunk (smoke: 90 steps -> 100).
+        steps = round(steps / train.chunk_steps) * train.chunk_steps
     changes = {"steps": steps, "warmup_steps": min(steps - 1, round(train.warmup_steps * steps / train.steps)),
                "eval_interval": steps, "eval_tokens": max(1, round(train.eval_tokens * settings.eval_tokens_fraction))}
     return {**changes, "tokens_per_param": 0.0} if train.tokens_per_param else changes

@@ -133,8 +133,15 @@ def _forecast_basis(ranked: list[DesignRecord]) -> list[str]:
         return []
     return [f"Utility forecasts the {forecast['forecasts']}. Measured by the run: pair noise sd "
             f"{forecast['noise_sd']:.4f} nats ({forecast['noise_dof']:.0f} dof), slope prior "
-            f"{forecast['slope_prior_mean']:+.4f} +- {forecast['slope_prior_sd']:.4f} nats per e-fold of N "
-            "(docs/science.md says how each is estimated)."]
+            f"{forecast['slope_prior_mean']:+.4f} +- {forecast['slope_prior_sd']:.4f} nats per e-fold of N"
+            f"{_depth_prior(forecast)} (docs/science.md says how each is estimated)."]
+
+
+def _depth_prior(forecast: dict) -> str:
+    if forecast.get("depth_prior_sd") is None:  # valued before depth was a covariate
+        return ""
+    return (f" and {forecast['depth_prior_mean']:+.4f} +- {forecast['depth_prior_sd']:.4f} per e-fold of depth at the "
+            "same N")
 
 
 def _seed_basis(run: RunData) -> list[str]:

@@ -17,6 +17,7 @@ class ValueSettings:
     pair_noise_dof: float = 2.0  # weight of that prior, in residual degrees of freedom
     pooled_dof_cap: float = 10.0  # the population's residuals count as at most this many dof, so a design's own misfit still widens it
     slope_prior_sd: float = 0.005  # hyperprior sd of the gap's slope per e-fold of N (the population's slopes then set it)
+    depth_prior_sd: float = 0.05  # hyperprior sd of the gap's slope per e-fold of depth at the same N (used with depths)
     slope_prior_weight: float = 1.0  # the hyperprior (mean 0) counts as this many designs among the population's slopes
     slope_sd_floor: float = 0.0005  # smallest slope prior sd: identical slopes in the population do not make a slope known
     target_efolds: float = 1.0  # default target size: this many e-folds of N above the baseline's largest rung
@@ -32,7 +33,8 @@ class ValueSettings:
     law_extrapolation_sd: float = 0.03  # sd of ln loss per e-fold beyond the ladder for the law's form (0 trusts it)
 
     def __post_init__(self) -> None:
-        positive = ("pair_noise_sd", "pair_noise_dof", "pooled_dof_cap", "slope_prior_sd", "slope_prior_weight",
+        positive = ("pair_noise_sd", "pair_noise_dof", "pooled_dof_cap", "slope_prior_sd", "depth_prior_sd",
+                    "slope_prior_weight",
                     "slope_sd_floor", "target_efolds", "law_alpha", "law_alpha_log_sd", "law_e_fraction",
                     "law_e_log_sd", "run_noise_sd")
         for name in positive:

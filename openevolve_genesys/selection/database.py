@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Mapping
 
 from openevolve.config import DatabaseConfig
 from openevolve.database import Program, ProgramDatabase
@@ -26,12 +27,13 @@ RECORDS_FILE = "genesys_records.json"
 class GenesysDatabase(ProgramDatabase):
     def __init__(self, config: DatabaseConfig, *, baseline_id: str = "baseline", target_n: float = 0.0,
                  valuation: ValueSettings = ValueSettings(), confidence_threshold: float = 0.5,
-                 policy: DataPolicy = FIXED_STEPS):
+                 policy: DataPolicy = FIXED_STEPS, depths: Mapping[str, int] | None = None):
         # Set before ProgramDatabase.__init__, which loads config.db_path (and so our records) if it exists.
         self.baseline_id = baseline_id
         self.records: dict[str, DesignRecord] = {}
-        # The ladder's data policy (LadderProfile.data_policy): every valuation's forecast names it.
-        self._valuation = {"target_n": target_n, "settings": valuation, "policy": policy}
+        # The ladder's data policy (LadderProfile.data_policy): every valuation's forecast names it; its rungs'
+        # depths (LadderProfile.depths) let the valuation tell a width step from a depth step.
+        self._valuation = {"target_n": target_n, "settings": valuation, "policy": policy, "depths": depths}
         self._valuer: Valuer | None = None
         self.confidence_threshold = confidence_threshold
         super().__init__(config)
@@ -80,7 +82,8 @@ class GenesysDatabase(ProgramDatabase):
         forecast = best.forecast if best is not None else None
         if not forecast:
             return None
-        keys = ("n_target", "forecasts", "noise_sd", "noise_dof", "slope_prior_mean", "slope_prior_sd", "level")
+        keys = ("n_target", "forecasts", "noise_sd", "noise_dof", "slope_prior_mean", "slope_prior_sd",
+                "depth_prior_mean", "depth_prior_sd", "level")
         summary = {k: forecast.get(k) for k in keys}
         baseline = self.records.get(self.baseline_id)
         if baseline is not None and baseline.rungs:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from openevolve_genesys.scaling.ladder import parse_ladder
 from openevolve_genesys.scaling.noise import SeedNoise, seed_noise
@@ -37,13 +37,15 @@ class Valuer:
     target_n: float = 0.0  # 0: the valuation's default (one e-fold above the largest rung)
     settings: ValueSettings = field(default_factory=ValueSettings)
     policy: DataPolicy = FIXED_STEPS  # the ladder's data policy (LadderProfile.data_policy), named in every forecast
+    depths: Mapping[str, int] | None = None  # layers by rung (LadderProfile.depths); None: regress on N alone
 
     @classmethod
     def for_baseline(cls, baseline: DesignRecord, *, target_n: float = 0.0,
-                     settings: ValueSettings = ValueSettings(), policy: DataPolicy = FIXED_STEPS) -> "Valuer":
+                     settings: ValueSettings = ValueSettings(), policy: DataPolicy = FIXED_STEPS,
+                     depths: Mapping[str, int] | None = None) -> "Valuer":
         if not baseline.rungs:
             raise ValueError("the baseline has no verified rung: evaluate it before valuing designs")
-        return cls(baseline, target_n, settings, policy)
+        return cls(baseline, target_n, settings, policy, depths)
 
     def value(self, record: DesignRecord, population: Iterable[DesignRecord] = ()) -> None:
         """Set ``utility``, ``confidence`` and ``forecast`` on the record (in place); ``population``: the run's
@@ -57,5 +59,12 @@ class Valuer:
         design = dataclasses.replace(record, rungs=shared)
         v = value_design(ladder(design), ladder(self.baseline), population=others,
                          target_n=self.target_n if self.target_n > 0 else None, policy=self.policy,
+                         depths=self._depths(),
                          **dataclasses.asdict(self.settings))
         record.utility, record.confidence, record.forecast = v.utility, v.confidence, v.as_dict()
+
+    def _depths(self) -> Mapping[str, int] | None:
+        # A baseline recorded under other rung names than the profile's (an old run) is valued on N alone.
+        if self.depths is None or not set(self.baseline.rungs) <= set(self.depths):
+            return None
+        return self.depths

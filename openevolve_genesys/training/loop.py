@@ -224,13 +224,19 @@ class RungTrainer:
         return losses
 
     def eval_losses(self, batches: np.ndarray) -> np.ndarray:
-        """The held-out loss of each run (shape [runs]; a scalar array without a run axis)."""
-        batches = jnp.asarray(batches)
-        program, seconds = self.programs.get(
-            self.shape + ("eval", batches.shape),
-            lambda: jax.jit(self._eval_function()).lower(self.params, self.rest, batches))
-        self.compile_seconds += seconds
-        return np.asarray(program(self.params, self.rest, batches))
+        """The held-out loss of each run (shape [runs]; a scalar array without a run axis).
+
+        One compiled call per batch, so that an eval slice of any length (a tune trial's is shorter) reuses the
+        rung's program instead of compiling its own; the calls queue without waiting for each other."""
+        means = []
+        for batch in batches:
+            one = jnp.asarray(batch)[None]
+            program, seconds = self.programs.get(
+                self.shape + ("eval", one.shape),
+                lambda: jax.jit(self._eval_function()).lower(self.params, self.rest, one))
+            self.compile_seconds += seconds
+            means.append(program(self.params, self.rest, one))
+        return np.asarray(jnp.mean(jnp.stack(means), axis=0))
 
     def eval_loss(self, batches: np.ndarray) -> float:
         return float(self.eval_losses(batches))

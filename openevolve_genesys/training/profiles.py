@@ -136,6 +136,10 @@ class LadderProfile:
             return DataPolicy(tokens_per_param=float(train.tokens_per_param))
         return DataPolicy(steps=int(train.steps), tokens_per_step=int(train.batch_size * train.seq_len))
 
+    def depths(self) -> dict[str, int]:
+        """The layers of every rung: the valuation regresses a gap on depth beside N."""
+        return {r.name: r.n_layers for r in self.rungs}
+
     def max_train_tokens(self) -> int:
         """The training tokens of the longest rung (what the corpus must hold for no batch to repeat)."""
         return max(rung_train(self.train, r).steps for r in self.rungs) * self.train.batch_size * self.train.seq_len

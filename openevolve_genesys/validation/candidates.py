@@ -110,11 +110,11 @@ def replay(events: list[dict[str, Any]], config: RunConfig) -> dict[str, DesignR
     for logger in quiet:  # the replay would log every attempt again
         logger.setLevel(logging.WARNING)
     try:
+        profile = get_profile(g.evaluator.profile, g.evaluator.profile_overrides)
         database = GenesysDatabase(database_config, baseline_id=BASELINE_ID, target_n=g.evaluator.target_n,
                                    valuation=g.evaluator.valuation,
                                    confidence_threshold=g.selector.confidence_threshold,
-                                   policy=get_profile(g.evaluator.profile,
-                                                      g.evaluator.profile_overrides).data_policy())
+                                   policy=profile.data_policy(), depths=profile.depths())
         ledger = RunLedger(database, Accounting(requeue_limit=g.run.requeue_limit), max_attempts=0)
         for number, event in enumerate(events, start=1):
             try:

@@ -117,3 +117,21 @@ def test_a_baseline_trained_in_a_warm_child_equals_one_trained_in_a_cold_child(t
     for field in ("final_eval_loss", "best_eval_loss", "n_params", "curve"):
         assert getattr(warm.rungs["r0"], field) == getattr(cold.rungs["r0"], field), field
     assert warm.artifacts["device"] == cold.artifacts["device"]
+
+
+def test_jobs_that_keep_their_models_in_folders_of_their_own_still_get_a_warm_child(tmp_path, monkeypatch):
+    """A run keeps each design's trained model in a staging folder of its own (controller/params.py); the jail
+    grants the folder holding them, so consecutive jobs have one spawn and the pre-started child serves the next."""
+    staging = tmp_path / "params" / ".staging"
+    engine = LocalEngine(tiny_evaluator(tmp_path / "cache"), devices=["cpu"])
+    try:
+        results = []
+        for i, source in enumerate((TEMPLATE, TEMPLATE.replace("math.sqrt(", "1.5 * math.sqrt(", 1))):
+            folder = staging / f"job{i}"
+            folder.mkdir(parents=True)
+            results.append(engine.evaluate(source, ["r0"], params_dir=str(folder)))
+    finally:
+        engine.shutdown()
+    assert [r.outcome for r in results] == ["ok", "ok"], [r.artifacts.get("message") for r in results]
+    assert [r.artifacts["warm_child"] for r in results] == [False, True]
+    assert all(any((staging / f"job{i}").iterdir()) for i in range(2))  # each kept its model in its own folder

@@ -131,3 +131,54 @@ def test_the_forecast_names_the_data_policy():
         value_design(BASE, BASE, policy={"tokens_per_param": 20})
     with pytest.raises(ValueError, match="tokens_per_param"):
         DataPolicy(tokens_per_param=-1.0)
+
+
+DEPTHS = {"r0": 2, "r1": 2, "r2": 3, "r3": 3}  # the smoke ladder: width, depth (and heads), width
+
+
+def test_a_gap_that_moves_with_depth_is_forecast_by_the_depth_term():
+    """A population whose gaps gain 0.03 nats in the depth step (r1 to r2) and give back 0.015 in each width step,
+    as gated readouts do on the real smoke ladder: a new design of that kind, seen at r0-r2, is forecast at r3 (a
+    width step) from its own width step, while on N alone the zigzag reads as a bend and the forecast stays near
+    the r2 gap (persistence), 0.015 too high."""
+    rng = np.random.default_rng(0)
+    step = np.array([0.0, -0.015, 0.015, 0.0])
+
+    def design(level):
+        return ladder(law(N) - level - step + rng.normal(0, 0.001, 4))
+
+    population = [design(0.01 * k) for k in range(-4, 5)]
+    new = {k: v for k, v in design(0.02).items() if k != "r3"}
+    truth = 0.02
+    with_depth = value_design(new, BASE, population=population, target_n=N[3], depths=DEPTHS, target_depth=3)
+    n_only = value_design(new, BASE, population=population, target_n=N[3])
+    assert abs(with_depth.utility - truth) < 0.005 < abs(n_only.utility - truth)
+    assert with_depth.low <= truth <= with_depth.high
+    width_slope = -0.015 / math.log(N[1] / N[0])  # per e-fold of N; the depth step also adds N
+    depth_slope = (0.03 - width_slope * math.log(N[2] / N[1])) / math.log(1.5)
+    assert with_depth.depth_prior_mean == pytest.approx(depth_slope, rel=0.25)
+    assert with_depth.confidence > n_only.confidence
+    assert with_depth.depth_efolds == 0.0 and n_only.depth_efolds == 0.0 and n_only.depth_slope == 0.0
+
+
+def test_the_default_target_continues_the_ladders_depth_trend():
+    v = value_design(ladder(law(N) - 0.01), BASE, depths=DEPTHS)
+    x, y = np.log(N), np.log([2, 2, 3, 3])
+    assert v.depth_efolds == pytest.approx(np.polyfit(x, y, 1)[0] * 1.0)  # one e-fold of N above r3
+    assert "e-folds of N and" in v.forecasts and "of depth beyond" in v.forecasts
+    # a design seen at r0 alone is further from the target in depth too, and less certain for it
+    low = value_design(ladder(law(N) - 0.01, 1), BASE, depths=DEPTHS)
+    assert low.depth_efolds == pytest.approx(v.depth_efolds + math.log(1.5))
+    assert low.high - low.low > (value_design(ladder(law(N) - 0.01, 1), BASE).high
+                                 - value_design(ladder(law(N) - 0.01, 1), BASE).low)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(depths={"r0": 2, "r1": 2, "r2": 3}), r"missing \['r3'\]"),
+    (dict(depths={**DEPTHS, "r1": 0}), "invalid {'r1': 0}"),
+    (dict(target_depth=4), "target_depth needs depths"),
+    (dict(depths=DEPTHS, target_depth=-1), "target_depth must be a positive number"),
+])
+def test_bad_depths_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        value_design(BASE, BASE, **kwargs)

@@ -5,8 +5,11 @@ import pytest
 from openevolve_genesys.evaluation.evaluator import ScalingLawEvaluator
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.selection.valuation import Valuer
+from openevolve_genesys.training.profiles import get_profile
 from openevolve_genesys.training.rung_result import rungs_from_dict
 from hand_records import SIZES, baseline, record, seeded_baseline
+
+SMOKE = get_profile("smoke")  # hand_records names its rungs as the smoke ladder does
 
 
 def test_the_baseline_has_zero_utility_and_high_confidence():
@@ -70,8 +73,8 @@ def test_the_evaluator_and_the_selector_report_the_same_utility(rungs):
     """One scoring function: OpenEvolve's combined_score and the selector's utility agree on the same records
     (the selector with no population, which the evaluator never has)."""
     base, design = baseline(), record("d", 0.985, rungs)
-    Valuer.for_baseline(base).value(design)
-    scorer = types.SimpleNamespace(settings=EvaluatorSettings())  # _score reads only the settings
+    Valuer.for_baseline(base, depths=SMOKE.depths()).value(design)
+    scorer = types.SimpleNamespace(settings=EvaluatorSettings(), profile=SMOKE)  # what _score reads
     metrics = ScalingLawEvaluator._score(scorer, as_rungs(design), as_rungs(base))
     assert metrics["combined_score"] == pytest.approx(design.utility, rel=1e-12)
     assert metrics["confidence"] == pytest.approx(design.confidence, rel=1e-12)
@@ -82,15 +85,15 @@ def test_the_evaluator_and_the_selector_report_the_same_utility(rungs):
 @pytest.mark.parametrize("rungs", [1, 2, 4])
 def test_the_evaluator_and_the_selector_agree_with_baseline_seeds(rungs):
     base, design = seeded_baseline(), record("d", 0.985, rungs)
-    Valuer.for_baseline(base).value(design)
-    scorer = types.SimpleNamespace(settings=EvaluatorSettings())
+    Valuer.for_baseline(base, depths=SMOKE.depths()).value(design)
+    scorer = types.SimpleNamespace(settings=EvaluatorSettings(), profile=SMOKE)
     baseline_rungs = as_rungs(base)
     assert all(r.seed_losses == base.rungs[name].losses for name, r in baseline_rungs.items())
     metrics = ScalingLawEvaluator._score(scorer, as_rungs(design), baseline_rungs)
     assert metrics["combined_score"] == pytest.approx(design.utility, rel=1e-12)
     assert metrics["confidence"] == pytest.approx(design.confidence, rel=1e-12)
     unseeded = record("d", 0.985, rungs)
-    Valuer.for_baseline(baseline()).value(unseeded)
+    Valuer.for_baseline(baseline(), depths=SMOKE.depths()).value(unseeded)
     assert design.forecast["noise_sd"] < unseeded.forecast["noise_sd"]  # the measured seed spread bounds the noise
 
 

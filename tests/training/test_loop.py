@@ -133,3 +133,24 @@ def test_the_bfloat16_compute_path_learns_on_the_cpu_like_float32():
     # bfloat16 keeps 8 bits of mantissa: the same run, not the same numbers
     assert bf16.final_eval_loss == pytest.approx(f32.final_eval_loss, abs=0.15)
     assert bf16.final_eval_loss != f32.final_eval_loss
+
+
+def test_eval_slices_of_any_length_share_one_program_and_keep_the_mean():
+    """Held-out batches go through one compiled program a batch at a time: a tune trial's shorter slice reuses
+    the rung's program, and the loss is the mean over all batches as one program over all of them gives."""
+    import jax.numpy as jnp
+
+    from openevolve_genesys.training.loop import Programs, RungTrainer
+    from openevolve_genesys.training.model import build_model
+
+    rung = Rung("t", 16, 1, 2)
+    model = build_model(32, rung.d_model, rung.n_layers, rung.n_heads, dropout=0.0)
+    trainer = RungTrainer(model, TINY, Programs())
+    data = CountingData(32)
+    full, short = data.eval_batches(8, 16, 16 * 8 * 16), data.eval_batches(8, 16, 4 * 8 * 16)
+    assert len(full) == 16 and len(short) == 4
+    whole = float(trainer.functions.eval_loss(trainer.params, trainer.rest, jnp.asarray(full)))
+    assert trainer.eval_loss(full) == pytest.approx(whole, rel=1e-6)
+    before = trainer.programs.compiles
+    trainer.eval_loss(short)
+    assert trainer.programs.compiles == before == 1  # the one program the 16-batch slice compiled
