@@ -85,8 +85,10 @@ class GenesysRun:
         units = [name for name in block_classes(self.evaluator.template) if name != "Mixer"]
         # The controller picks the model of each attempt itself, so every child is credited to one model.
         self.models = [m.name for m in self.llm.models_cfg]
+        profile = self.evaluator.profile
         self.selector = GenesysSelector(g.selector, self.rungs, units,
-                                        self.sampler.library_keys(g.evaluator.framework), self.rng, self.models)
+                                        self.sampler.library_keys(g.evaluator.framework), self.rng, self.models,
+                                        rung_steps={r: profile.rung_train(r).steps for r in self.rungs})
         self.history = RunLog(self.output / "history.jsonl")
         # The run folder explains itself: `openevolve report` reads the selector's thresholds from this copy.
         if Path(config.path).resolve() != (self.output / "config.yaml").resolve():

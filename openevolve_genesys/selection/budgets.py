@@ -36,17 +36,24 @@ def rung_usage(records: Iterable[DesignRecord], rungs: Sequence[str], baseline_i
 
 
 def seed_room(records: Mapping[str, DesignRecord], rungs: Sequence[str], baseline_id: str, share: float,
-              busy: Collection[tuple[str, str]] = ()) -> int:
+              busy: Collection[tuple[str, str]] = (), steps: Mapping[str, int] | None = None) -> int:
     """How many more seed verifications at the top rung fit in ``share`` of verification's compute.
 
     Verification's compute is that of the rungs above the first (a design attempt pays the first) and of the
-    seed runs, jobs in flight included. Every rung trains the same steps, so a run costs in proportion to its
-    rung's N (the baseline's); small rungs' fixed overheads make this undercount them, erring towards fewer
-    seed runs. ``seeds + m <= share * (promotions + seeds + m)`` in top-rung runs, solved for m."""
+    seed runs, jobs in flight included. A run costs in proportion to its rung's N (the baseline's) times the
+    steps it trains (``steps`` by rung; None: every rung the same, as at fixed steps), so at tokens per
+    parameter a rung costs in proportion to N^2; small rungs' fixed overheads make this undercount them, erring
+    towards fewer seed runs. ``seeds + m <= share * (promotions + seeds + m)`` in top-rung runs, solved for m."""
     baseline = records.get(baseline_id)
     if share <= 0 or baseline is None or any(r not in baseline.rungs for r in rungs):
         return 0
-    size = {r: baseline.rungs[r].n_params / baseline.rungs[rungs[-1]].n_params for r in rungs}  # in top-rung runs
+    if steps is not None and any(r not in steps for r in rungs):
+        raise ValueError(f"steps must give every rung's steps; missing {[r for r in rungs if r not in steps]}")
+
+    def compute(r: str) -> float:
+        return baseline.rungs[r].n_params * (steps[r] if steps is not None else 1)
+
+    size = {r: compute(r) / compute(rungs[-1]) for r in rungs}  # in top-rung runs
     used = rung_usage(records.values(), rungs, baseline_id, busy)
     promotions = sum(used[r] * size[r] for r in rungs[1:])
     seeds = 0.0

@@ -126,7 +126,8 @@ class VerifyChoice:
 
 class GenesysSelector:
     def __init__(self, settings: SelectorSettings, rungs: Sequence[str], units: Sequence[str],
-                 library_keys: Sequence[str] = (), rng: random.Random | None = None, models: Sequence[str] = ()):
+                 library_keys: Sequence[str] = (), rng: random.Random | None = None, models: Sequence[str] = (),
+                 rung_steps: Mapping[str, int] | None = None):
         if not units:
             raise ValueError("the framework program has no unit classes to mutate")
         self.settings = settings
@@ -134,6 +135,8 @@ class GenesysSelector:
         self.units = list(units)
         self.library_keys = list(library_keys)
         self.models = list(models)  # the design agent's model names, for credit's choice of model
+        # The steps each rung trains (LadderProfile.rung_train): a seed run's cost is N x steps. None: equal steps.
+        self.rung_steps = dict(rung_steps) if rung_steps is not None else None
         self.rng = rng or random.Random(0)
 
     def explore_probability(self, progress: float) -> float:
@@ -196,7 +199,7 @@ class GenesysSelector:
             if rung is not None and used[rung] < budgets[rung]:
                 candidates[record.id] = (rung, 0)
         cut = self._utility_cut(records)
-        if seed_room(records, self.rungs, baseline_id, s.seed_verification_share, busy) > 0:
+        if seed_room(records, self.rungs, baseline_id, s.seed_verification_share, busy, self.rung_steps) > 0:
             for record in designs:
                 seed = self._next_seed(record, records.get(baseline_id), busy)
                 # A seed verification is for a design worth more evidence and unsure (verify exploit) that has

@@ -22,7 +22,10 @@ pytestmark = pytest.mark.slow
 
 def test_a_run_keeps_the_models_of_its_top_designs_and_they_load_with_the_recorded_loss(tmp_path):
     output = tmp_path / "run"
-    config = run_config(tmp_path, "coefficient_dynamics", workers=1, keep_params=2)
+    # A fitness cache of its own: a rung the session's shared cache answers (another test trained the same
+    # mutation) trains nothing, so it has no model to keep, and which designs rank top would decide the test.
+    config = run_config(tmp_path, "coefficient_dynamics", workers=1, keep_params=2,
+                        cache_path=str(tmp_path / "fitness.sqlite"))
     openevolve_genesys.run(str(config), iterations=4, output=str(output), profile="smoke")
     checkpoint = max((output / "checkpoints").glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[1]))
     records = [DesignRecord.from_dict(r) for r in

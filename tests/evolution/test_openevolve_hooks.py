@@ -21,6 +21,7 @@ from openevolve.selection import IslandSelectionContext, IslandState
 
 from fault_server import FaultServer, answer
 from openevolve_genesys.evaluation.evaluator import INVALID_SCORE, ScalingLawEvaluator
+from openevolve_genesys.training.profiles import get_profile
 from openevolve_genesys.evaluation.settings import EvaluatorSettings
 from openevolve_genesys.openevolve_hooks import (archive_target, design_record, genesys_island_selector,
                                                  genesys_population_strategy)
@@ -33,8 +34,9 @@ BASELINE = {"r0": (20_000, 5.0), "r1": (60_000, 4.6), "r2": (180_000, 4.3)}
 
 def metrics(ratio: float, rungs: int = 3, **extra) -> dict:
     """The evaluator's metrics for a design whose loss is ``ratio`` times the baseline's on its first rungs."""
-    evaluator = object.__new__(ScalingLawEvaluator)  # _score reads only the settings
+    evaluator = object.__new__(ScalingLawEvaluator)  # _score reads only the settings and the profile
     evaluator.settings = EvaluatorSettings()
+    evaluator.profile = get_profile("smoke")  # BASELINE's rungs are named as smoke's
     as_rungs = lambda scale, n: {name: {"rung": name, "n_params": size, "final_eval_loss": scale * loss}
                                  for name, (size, loss) in list(BASELINE.items())[:n]}
     return {"outcome": "ok", **evaluator._score(rungs_from_dict(as_rungs(ratio, rungs)),

@@ -1,8 +1,10 @@
+import math
 import random
 from collections import Counter
 
 import pytest
 
+from openevolve_genesys.selection.budgets import seed_room
 from openevolve_genesys.selection.quadrants import Quadrant
 from openevolve_genesys.selection.selector import GenesysSelector, SelectorSettings
 from openevolve_genesys.selection.valuation import Valuer
@@ -176,6 +178,24 @@ def test_the_share_bounds_the_seed_verifications(share, allowed):
     assert len(chosen) == allowed
     assert allowed <= share * (promotions + allowed) and allowed + 1 > share * (promotions + allowed + 1)
     assert chosen == [(f"d{i}", 1) for i in range(allowed)]
+
+
+def test_at_tokens_per_parameter_a_top_rung_seed_run_costs_its_steps_too():
+    """With steps in proportion to N (a compute-scaled ladder) a run costs N^2: the lower rungs' promotions are
+    worth less of a top-rung run, and the same share allows fewer seed runs than at equal steps."""
+    designs = [record(f"d{i}", 0.95 + 0.005 * i, 4) for i in range(6)]
+    steps = {r: round(20 * SIZES[r] / 1024) for r in RUNGS}  # 20 tokens per parameter at 1024 tokens per step
+    records, equal = at_the_top(*designs, seed_verification_share=0.3)
+    scaled = GenesysSelector(equal.settings, RUNGS, UNITS, ["lib-a", "lib-b"], random.Random(0), rung_steps=steps)
+    promotions = 6 * sum(SIZES[r] * steps[r] for r in RUNGS[1:]) / (SIZES["r3"] * steps["r3"])
+    allowed = math.floor(0.3 * promotions / 0.7 + 1e-9)
+    chosen = 0
+    while (choice := scaled.select_verification(records, "baseline", 0.5)) is not None:
+        chosen += 1
+        records[choice.design_id].rungs["r3"].add_seed_loss(choice.seed, 3.0, partners=3)
+    assert chosen == allowed < 4  # 4 at equal steps (test_the_share_bounds_the_seed_verifications)
+    with pytest.raises(ValueError, match=r"missing \['r3'\]"):
+        seed_room(records, RUNGS, "baseline", 0.3, steps={r: 1 for r in RUNGS[:-1]})
 
 
 def test_the_seed_verification_share_is_checked_at_load():
